@@ -1,0 +1,3 @@
+"""mnp: admission and OVN enforcement for Kubernetes MultiNetworkPolicy."""
+
+__version__ = "0.1.0"
