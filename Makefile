@@ -1,0 +1,60 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBS := ovn-central ovn-common openvswitch-common wrk
+STAMP := $(VENV)/.installed
+
+.PHONY: all demo test test-unit test-integration test-e2e lint deps system-deps venv kube-binaries bench clean
+
+all: test
+
+# Debian packages for the real OVN (ovsdb-server, ovn-northd, ovn-nbctl, ovn-trace) and wrk.
+system-deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+deps: system-deps venv
+
+# kube-apiserver, kubectl and etcd built from Go modules, cached outside the tree.
+kube-binaries:
+	@bash hack/build-kube-binaries.sh
+
+demo: deps kube-binaries
+	@bash hack/demo.sh
+
+lint: venv
+	$(BIN)/ruff check mnp webhook enforcer tests bench
+	$(BIN)/ruff format --check mnp webhook enforcer tests bench
+	$(BIN)/mypy
+
+test-unit: venv
+	$(BIN)/pytest -q tests/unit
+
+test-integration: deps
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: deps kube-binaries
+	$(BIN)/pytest -q tests/e2e
+
+test: deps kube-binaries lint
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+bench: deps
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,138 @@
+"""``mnp enforcer``: keep OVN Northbound ACLs in line with the cluster's MultiNetworkPolicies."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from enforcer.events import PolicyEvents, kube_event_sink, log_sink
+from enforcer.metrics import EnforcerMetrics
+from enforcer.ovsdb import SslFiles
+from enforcer.reconcile import NbTarget, Reconciler, run_loop
+from enforcer.sources import Source
+
+log = logging.getLogger("mnp.enforcer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mnp enforcer",
+        description="Reconcile MultiNetworkPolicies into OVN Northbound ACLs, port groups "
+        "and address sets (rows marked mnp.k8s.cni.cncf.io/owner=mnp; nothing else is touched).",
+    )
+    p.add_argument(
+        "--ovn-nb",
+        required=True,
+        metavar="REMOTE",
+        help="NB database: unix:PATH, tcp:IP:PORT, ssl:IP:PORT, or a comma-separated cluster",
+    )
+    p.add_argument("--ovn-nb-cert", metavar="FILE", help="client certificate for ssl:")
+    p.add_argument("--ovn-nb-key", metavar="FILE", help="client private key for ssl:")
+    p.add_argument("--ovn-nb-ca", metavar="FILE", help="CA certificate for ssl:")
+    p.add_argument("--source", choices=("files", "kube"), default="kube")
+    p.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FILE_OR_DIR",
+        help="manifests (with --source files); repeatable",
+    )
+    p.add_argument("--kubeconfig", metavar="FILE", help="default: in-cluster, then ~/.kube/config")
+    p.add_argument("--once", action="store_true", help="reconcile once and exit")
+    p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus metrics")
+    p.add_argument("--debounce", type=float, default=0.2, metavar="SECONDS")
+    p.add_argument("--resync", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _ssl(args: argparse.Namespace) -> SslFiles | None:
+    given = [args.ovn_nb_key, args.ovn_nb_cert, args.ovn_nb_ca]
+    if not any(given):
+        return None
+    if not all(given):
+        raise SystemExit(
+            "mnp enforcer: --ovn-nb-key, --ovn-nb-cert and --ovn-nb-ca must be given together"
+        )
+    return SslFiles(args.ovn_nb_key, args.ovn_nb_cert, args.ovn_nb_ca)
+
+
+def _source(args: argparse.Namespace) -> tuple[Source, object | None]:
+    if args.source == "files":
+        from enforcer.sources.files import FilesSource
+
+        if not args.files:
+            raise SystemExit("mnp enforcer: --source files needs -f FILE_OR_DIR")
+        return FilesSource(args.files), None
+    from enforcer.sources.kube import KubeSource, api_client
+
+    api = api_client(args.kubeconfig)
+    return KubeSource(api), api
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        target = NbTarget(args.ovn_nb, _ssl(args))
+        source, api = _source(args)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    except Exception as e:
+        print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
+        return 2
+    metrics = EnforcerMetrics()
+    if api is not None:
+        from kubernetes import client
+
+        core = client.CoreV1Api(api)
+        events = PolicyEvents(kube_event_sink(core, source.policy_uid))
+    else:
+        events = PolicyEvents(log_sink)
+    reconciler = Reconciler(target, [metrics.observe, events.observe])
+    if args.metrics_port is not None:
+        metrics.serve(args.metrics_port)
+    try:
+        source.start()
+    except Exception as e:
+        print(f"mnp enforcer: {e}", file=sys.stderr)
+        return 1
+    if args.once:
+        try:
+            result = reconciler(source.snapshot())
+        except Exception as e:
+            metrics.failures.inc()
+            print(f"mnp enforcer: reconcile failed, NB left unchanged: {e}", file=sys.stderr)
+            return 1
+        finally:
+            source.stop()
+        print(f"mnp enforcer: {result.summary()}")
+        return 0
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        source.changed.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        run_loop(source.snapshot, source.changed, reconciler, stop, args.debounce, args.resync)
+    finally:
+        source.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,477 @@
+"""Pure compile: a cluster Snapshot -> the OVN Northbound rows that enforce its policies.
+
+No I/O, deterministic (same snapshot, same rows in the same order). Shapes follow
+OVN-Kubernetes (FACTS §3, §4); names are ``mnp_<hash>`` so they never collide with OVN-K's,
+and readable identity lives in ``external_ids``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from enforcer import acl_match as m
+from enforcer.desired import (
+    DIRECTION,
+    KEY,
+    NAD,
+    NETWORK,
+    OWNER,
+    OWNER_VALUE,
+    POLICY,
+    AclRow,
+    AddressSetRow,
+    DesiredState,
+    ExternalIds,
+    PolicyStatus,
+    PortGroupRow,
+)
+from mnp import field_errors as fe
+from mnp.model import (
+    OVN_CNI_TYPE,
+    POLICY_FOR_ANNOTATION,
+    Direction,
+    NadKey,
+    Network,
+    Peer,
+    Pod,
+    Policy,
+    Port,
+    Rule,
+    Snapshot,
+)
+from mnp.ovn_names import lsp_name
+from mnp.selectors import matches
+
+ALLOW_PRIORITY = 1001
+DENY_PRIORITY = 1000
+APPLY_AFTER_LB = (("apply-after-lb", "true"),)
+
+_ACL_DIRECTION: dict[Direction, str] = {"Ingress": "to-lport", "Egress": "from-lport"}
+_SHORT: dict[Direction, str] = {"Ingress": "ingress", "Egress": "egress"}
+
+
+def object_name(key: str) -> str:
+    """An OVN identifier (usable after ``@``/``$``) derived from a row's stable key."""
+    return "mnp_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def acl_name(text: str) -> str:
+    return text if len(text) <= 63 else text[:62] + "~"
+
+
+@dataclass(frozen=True)
+class PodOnNetwork:
+    """A pod's presence on one network: its switch ports and its IPs there."""
+
+    pod: Pod
+    lsps: tuple[str, ...]
+    ips: tuple[str, ...]  # addresses without prefix length, normalised
+
+
+@dataclass
+class _Out:
+    port_groups: dict[str, PortGroupRow]
+    address_sets: dict[str, AddressSetRow]
+    acls: dict[str, AclRow]
+
+
+def _ids(key: str, **extra: str) -> ExternalIds:
+    ids = {OWNER: OWNER_VALUE, KEY: key}
+    names = {"policy": POLICY, "network": NETWORK, "nad": NAD, "direction": DIRECTION}
+    for k, v in extra.items():
+        ids[names[k]] = v
+    return tuple(sorted(ids.items()))
+
+
+def _strip_prefix(cidr: str) -> str | None:
+    try:
+        return str(ipaddress.ip_interface(cidr).ip)
+    except ValueError:
+        return None
+
+
+def network_families(network: Network) -> tuple[int, ...]:
+    fams: set[int] = set()
+    for s in network.subnets:
+        try:
+            fams.add(ipaddress.ip_network(s, strict=False).version)
+        except ValueError:
+            continue
+    return tuple(sorted(fams))
+
+
+def _pods_by_network(snapshot: Snapshot) -> dict[str, list[PodOnNetwork]]:
+    """Network name -> the pods attached to it (through any NAD of that network)."""
+    nets = {n.nad: n for n in snapshot.networks}
+    out: dict[str, list[PodOnNetwork]] = defaultdict(list)
+    for pod in sorted(snapshot.pods, key=lambda p: (p.namespace, p.name)):
+        per_net: dict[str, tuple[list[str], list[str]]] = {}
+        nads = sorted(set(pod.networks) | {k for k, _ in pod.attachments})
+        for nad in nads:
+            net = nets.get(nad)
+            if net is None:
+                continue
+            lsps, ips = per_net.setdefault(net.name, ([], []))
+            lsps.append(lsp_name(nad, pod.namespace, pod.name))
+            att = pod.attachment(nad)
+            for cidr in att.ips if att else ():
+                ip = _strip_prefix(cidr)
+                if ip is not None and ip not in ips:
+                    ips.append(ip)
+        for net_name, (lsps, ips) in per_net.items():
+            out[net_name].append(PodOnNetwork(pod, tuple(lsps), tuple(ips)))
+    return out
+
+
+def _resolve_named_port(pod: Pod, name: str, protocol: str) -> int | None:
+    for cp in pod.ports:
+        if cp.name == name and cp.protocol == protocol:
+            return cp.port
+    return None
+
+
+def _ip_in_block(ip: str, peer: Peer) -> bool:
+    assert peer.ip_block is not None
+    addr = ipaddress.ip_address(ip)
+    block = ipaddress.ip_network(peer.ip_block.cidr, strict=False)
+    if addr.version != block.version or addr not in block:
+        return False
+    return not any(addr in ipaddress.ip_network(e, strict=False) for e in peer.ip_block.except_)
+
+
+def _cidr_errors(policy: Policy) -> list[str]:
+    """CIDRs that would break a match; admission rejects them, a file source may not have."""
+    errs: list[str] = []
+    for dname, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
+        side = "from" if dname == "ingress" else "to"
+        for i, rule in enumerate(rules):
+            for j, peer in enumerate(rule.peers):
+                if peer.ip_block is None:
+                    continue
+                path = fe.Path("spec").child(dname).index(i).child(side).index(j).child("ipBlock")
+                for p, v in [(path.child("cidr"), peer.ip_block.cidr)] + [
+                    (path.child("except").index(k), e) for k, e in enumerate(peer.ip_block.except_)
+                ]:
+                    try:
+                        ipaddress.ip_network(v, strict=False)
+                    except ValueError:
+                        errs.append(str(fe.invalid(p, v, "must be a valid CIDR; fix the policy")))
+    return errs
+
+
+class _PolicyCompiler:
+    """Compiles one policy on one network into rows added to ``out``."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        network: Network,
+        nads: Sequence[NadKey],
+        pods: Sequence[PodOnNetwork],
+        ns_labels: dict[str, dict[str, str]],
+        out: _Out,
+    ) -> None:
+        self.policy = policy
+        self.network = network
+        self.pods = pods
+        self.ns_labels = ns_labels
+        self.out = out
+        self.families = network_families(network)
+        self.base = f"{network.name}|{policy.key}"
+        self.extra = {
+            "policy": policy.key,
+            "network": network.name,
+            "nad": ",".join(str(n) for n in nads),
+        }
+        sel = policy.pod_selector
+        self.selected = [
+            p
+            for p in pods
+            if p.pod.namespace == policy.namespace and matches(sel, p.pod.labels_dict())
+        ]
+        self.pg_key = f"pg|policy|{self.base}"
+        self.pg_name = object_name(self.pg_key)
+
+    def run(self) -> None:
+        self._port_group(self.pg_key, self.selected)
+        for direction in ("Ingress", "Egress"):
+            if direction not in self.policy.policy_types:
+                continue
+            rules = self.policy.ingress if direction == "Ingress" else self.policy.egress
+            for i, rule in enumerate(rules):
+                self._rule(direction, i, rule)
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _port_group(self, key: str, members: Iterable[PodOnNetwork]) -> str:
+        name = object_name(key)
+        ports = tuple(sorted({lsp for p in members for lsp in p.lsps}))
+        self.out.port_groups[key] = PortGroupRow(key, name, ports, _ids(key, **self.extra))
+        return name
+
+    def _address_set(self, key: str, family: int, ips: Iterable[str]) -> str:
+        fkey = f"{key}|v{family}"
+        name = f"{object_name(key)}_v{family}"
+        addrs = sorted({ip for ip in ips if ipaddress.ip_address(ip).version == family})
+        self.out.address_sets[fkey] = AddressSetRow(
+            fkey, name, tuple(addrs), _ids(fkey, **self.extra)
+        )
+        return name
+
+    def _acl(self, direction: Direction, key: str, label: str, match: str) -> None:
+        acl_dir = _ACL_DIRECTION[direction]
+        self.out.acls[key] = AclRow(
+            key=key,
+            port_group=self.pg_key,
+            name=acl_name(f"{self.policy.key}:{label}"),
+            direction=acl_dir,
+            priority=ALLOW_PRIORITY,
+            match=match,
+            action="allow-related",
+            options=APPLY_AFTER_LB if direction == "Egress" else (),
+            external_ids=_ids(key, direction=_SHORT[direction], **self.extra),
+        )
+
+    # -- peers ------------------------------------------------------------------------------
+
+    def _peer_pods(self, peer: Peer) -> list[PodOnNetwork]:
+        if peer.namespace_selector is None:
+            namespaces = {self.policy.namespace}
+        else:
+            sel = peer.namespace_selector
+            namespaces = {
+                p.pod.namespace
+                for p in self.pods
+                if matches(sel, self.ns_labels.get(p.pod.namespace, {}))
+            }
+        return [
+            p
+            for p in self.pods
+            if p.pod.namespace in namespaces
+            and (peer.pod_selector is None or matches(peer.pod_selector, p.pod.labels_dict()))
+        ]
+
+    def _peer_clause(self, direction: Direction, i: int, rule: Rule) -> str | None:
+        """The peers of a rule as one match; "" means no peer matches anything; None: any."""
+        if not rule.peers:
+            return None
+        side: m.Side = "src" if direction == "Ingress" else "dst"
+        by_family: dict[int, list[str]] = defaultdict(list)
+        blocks: list[str] = []
+        for j, peer in enumerate(rule.peers):
+            if peer.ip_block is not None:
+                blocks.append(m.ip_block_match(side, peer.ip_block.cidr, peer.ip_block.except_))
+                continue
+            ips = [ip for p in self._peer_pods(peer) for ip in p.ips]
+            key = f"as|{self.base}|{_SHORT[direction]}|{i}|peer{j}"
+            for fam in self.families:
+                by_family[fam].append(self._address_set(key, fam, ips))
+        parts = [m.address_sets_match(f, side, names) for f, names in sorted(by_family.items())]
+        parts += blocks
+        return m.disjunction(parts) if parts else ""
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def _rule(self, direction: Direction, i: int, rule: Rule) -> None:
+        peers = self._peer_clause(direction, i, rule)
+        if peers == "":
+            return  # only selector peers on a network without IPs: the rule allows nothing
+        short = _SHORT[direction]
+        acl_dir = _ACL_DIRECTION[direction]
+        key = f"acl|{self.base}|{short}|{i}"
+        own = m.port_group_match(acl_dir, self.pg_name)
+        if not rule.ports:
+            self._acl(direction, f"{key}|any", f"{short}{i}", m.conjunction([own, peers]))
+            return
+        numeric: dict[str, list[m.PortRange] | None] = {}
+        named: list[Port] = []
+        for port in rule.ports:
+            if isinstance(port.port, str):
+                named.append(port)
+            elif port.port is None:
+                numeric[port.protocol] = None
+            elif port.protocol not in numeric or numeric[port.protocol] is not None:
+                end = port.end_port if port.end_port is not None else port.port
+                ranges = numeric.setdefault(port.protocol, [])
+                assert ranges is not None
+                ranges.append((port.port, end))
+        for proto in sorted(numeric):
+            l4 = m.l4_match(proto, numeric[proto])
+            self._acl(
+                direction,
+                f"{key}|{proto.lower()}",
+                f"{short}{i}:{proto.lower()}",
+                m.conjunction([own, peers, l4]),
+            )
+        if named:
+            if direction == "Ingress":
+                self._named_ingress(i, rule, named, peers)
+            else:
+                self._named_egress(i, rule, named)
+
+    def _named_ingress(self, i: int, rule: Rule, named: list[Port], peers: str | None) -> None:
+        """Named ports resolve on the policy's own (destination) pods: one port group per number."""
+        groups: dict[tuple[str, int], list[PodOnNetwork]] = defaultdict(list)
+        for p in self.selected:
+            for port in named:
+                assert isinstance(port.port, str)
+                number = _resolve_named_port(p.pod, port.port, port.protocol)
+                if number is not None and p not in groups[(port.protocol, number)]:
+                    groups[(port.protocol, number)].append(p)
+        for (proto, number), members in sorted(groups.items()):
+            tag = f"{proto.lower()}-{number}"
+            pg = self._port_group(f"pg|named|{self.base}|ingress|{i}|{tag}", members)
+            self._acl(
+                "Ingress",
+                f"acl|{self.base}|ingress|{i}|named-{tag}",
+                f"ingress{i}:{tag}",
+                m.conjunction(
+                    [m.port_group_match("to-lport", pg), peers, m.l4_match(proto, [(number,) * 2])]
+                ),
+            )
+
+    def _named_egress(self, i: int, rule: Rule, named: list[Port]) -> None:
+        """Named ports resolve on the destination (peer) pods: per number, an address set of
+        the peer IPs whose port resolves to it."""
+        candidates: list[tuple[PodOnNetwork, list[str]]] = []
+        if not rule.peers:
+            candidates = [(p, list(p.ips)) for p in self.pods]
+        for peer in rule.peers:
+            if peer.ip_block is not None:
+                for p in self.pods:
+                    inside = [ip for ip in p.ips if _ip_in_block(ip, peer)]
+                    if inside:
+                        candidates.append((p, inside))
+            else:
+                candidates += [(p, list(p.ips)) for p in self._peer_pods(peer)]
+        groups: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for p, ips in candidates:
+            for port in named:
+                assert isinstance(port.port, str)
+                number = _resolve_named_port(p.pod, port.port, port.protocol)
+                if number is not None:
+                    groups[(port.protocol, number)].update(ips)
+        own = m.port_group_match("from-lport", self.pg_name)
+        for (proto, number), ips_set in sorted(groups.items()):
+            tag = f"{proto.lower()}-{number}"
+            key = f"as|{self.base}|egress|{i}|named-{tag}"
+            fams = sorted({ipaddress.ip_address(ip).version for ip in ips_set})
+            dests = [
+                m.address_sets_match(f, "dst", [self._address_set(key, f, ips_set)]) for f in fams
+            ]
+            self._acl(
+                "Egress",
+                f"acl|{self.base}|egress|{i}|named-{tag}",
+                f"egress{i}:{tag}",
+                m.conjunction([own, m.disjunction(dests), m.l4_match(proto, [(number,) * 2])]),
+            )
+
+
+def _deny_rows(
+    net: str, namespace: str, direction: Direction, members: Iterable[PodOnNetwork], out: _Out
+) -> None:
+    """Per (network, namespace, direction): the isolated pods, drop 1000, ARP/ND allowed 1001."""
+    short = _SHORT[direction]
+    key = f"pg|deny|{net}|{namespace}|{short}"
+    name = object_name(key)
+    extra = {"network": net, "direction": short}
+    ports = tuple(sorted({lsp for p in members for lsp in p.lsps}))
+    out.port_groups[key] = PortGroupRow(key, name, ports, _ids(key, **extra))
+    acl_dir = _ACL_DIRECTION[direction]
+    options = APPLY_AFTER_LB if direction == "Egress" else ()
+    own = m.port_group_match(acl_dir, name)
+    for suffix, prio, match, action in (
+        ("drop", DENY_PRIORITY, own, "drop"),
+        ("arp", ALLOW_PRIORITY, f"{own} && {m.ARP_OR_ND}", "allow"),
+    ):
+        akey = f"acl|deny|{net}|{namespace}|{short}|{suffix}"
+        out.acls[akey] = AclRow(
+            key=akey,
+            port_group=key,
+            name=acl_name(f"{namespace}:{net}:{short}-default-{suffix}"),
+            direction=acl_dir,
+            priority=prio,
+            match=match,
+            action=action,
+            options=options,
+            external_ids=_ids(akey, **extra),
+        )
+
+
+def _policy_networks(
+    policy: Policy, networks: dict[NadKey, Network]
+) -> tuple[dict[str, tuple[Network, list[NadKey]]], list[str]]:
+    path = fe.Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
+    if not policy.policy_for:
+        msg = "the policy names no network; add the annotation with the NADs it is for"
+        return {}, [str(fe.required(path, msg))]
+    found: dict[str, tuple[Network, list[NadKey]]] = {}
+    reasons: list[str] = []
+    for nad in policy.policy_for:
+        net = networks.get(nad)
+        if net is None:
+            reasons.append(
+                str(
+                    fe.not_found(
+                        path,
+                        str(nad),
+                        "NetworkAttachmentDefinition does not exist; "
+                        "create it or fix the annotation",
+                    )
+                )
+            )
+        elif net.cni_type != OVN_CNI_TYPE:
+            reasons.append(
+                str(
+                    fe.invalid(
+                        path,
+                        str(nad),
+                        f'network type is "{net.cni_type}", not "{OVN_CNI_TYPE}"; '
+                        "mnp enforces only OVN-Kubernetes networks",
+                    )
+                )
+            )
+        else:
+            found.setdefault(net.name, (net, []))[1].append(nad)
+    return found, reasons
+
+
+def compile(snapshot: Snapshot) -> DesiredState:
+    """The complete desired NB state for ``snapshot``; see the module docstring."""
+    networks = {n.nad: n for n in snapshot.networks}
+    pods_by_net = _pods_by_network(snapshot)
+    ns_labels = {ns.name: dict(ns.labels) for ns in snapshot.namespaces}
+    out = _Out({}, {}, {})
+    isolated: dict[tuple[str, str, Direction], dict[tuple[str, str], PodOnNetwork]] = {}
+    statuses: list[PolicyStatus] = [
+        PolicyStatus(key, "skipped", tuple(msgs)) for key, msgs in snapshot.rejected
+    ]
+    for policy in sorted(snapshot.policies, key=lambda p: p.key):
+        nets, reasons = _policy_networks(policy, networks)
+        cidr_errors = _cidr_errors(policy)
+        reasons += cidr_errors
+        if not nets or cidr_errors:
+            statuses.append(PolicyStatus(policy.key, "skipped", tuple(reasons)))
+            continue
+        for net_name, (net, nads) in sorted(nets.items()):
+            pods = pods_by_net.get(net_name, [])
+            pc = _PolicyCompiler(policy, net, nads, pods, ns_labels, out)
+            pc.run()
+            for direction in ("Ingress", "Egress"):
+                if direction in policy.policy_types:
+                    group = isolated.setdefault((net_name, policy.namespace, direction), {})
+                    for p in pc.selected:
+                        group[(p.pod.namespace, p.pod.name)] = p
+        statuses.append(PolicyStatus(policy.key, "applied", tuple(reasons)))
+    for (net_name, namespace, direction), members in sorted(isolated.items()):
+        _deny_rows(net_name, namespace, direction, members.values(), out)
+    return DesiredState(
+        port_groups=tuple(out.port_groups[k] for k in sorted(out.port_groups)),
+        address_sets=tuple(out.address_sets[k] for k in sorted(out.address_sets)),
+        acls=tuple(out.acls[k] for k in sorted(out.acls)),
+        statuses=tuple(sorted(statuses, key=lambda s: s.policy)),
+    )

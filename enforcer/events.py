@@ -1,0 +1,92 @@
+"""Per-policy outcome reporting: ``Applied`` / ``Skipped`` Kubernetes Events, on change only."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from enforcer.desired import PolicyStatus
+from enforcer.diff import ReconcileResult
+from mnp.model import MNP_GROUP, MNP_KIND
+
+log = logging.getLogger("mnp.enforcer.events")
+
+# (namespace, name, reason, message, type) -> None
+EventSink = Callable[[str, str, str, str, str], None]
+COMPONENT = "mnp-enforcer"
+
+
+def _describe(status: PolicyStatus) -> tuple[str, str, str]:
+    if status.state == "applied":
+        msg = "enforced in OVN"
+        if status.reasons:
+            msg += "; partly skipped: " + "; ".join(status.reasons)
+        return "Applied", msg, "Normal" if not status.reasons else "Warning"
+    return (
+        "Skipped",
+        "not enforced: " + "; ".join(status.reasons or ("no reason given",)),
+        "Warning",
+    )
+
+
+class PolicyEvents:
+    """Remembers each policy's last reported state and reports only changes."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.last: dict[str, PolicyStatus] = {}
+
+    def observe(self, result: ReconcileResult, elapsed: float) -> None:
+        current = {s.policy: s for s in result.statuses}
+        for key, status in sorted(current.items()):
+            if self.last.get(key) == status:
+                continue
+            namespace, _, name = key.partition("/")
+            reason, message, type_ = _describe(status)
+            try:
+                self.sink(namespace, name, reason, message, type_)
+            except Exception as e:  # reporting must never block enforcement
+                log.warning("cannot report %s for %s: %s", reason, key, e)
+                continue
+            self.last[key] = status
+        for gone in set(self.last) - set(current):
+            del self.last[gone]
+
+
+def log_sink(namespace: str, name: str, reason: str, message: str, type_: str) -> None:
+    log.info("%s %s/%s %s: %s", type_, namespace, name, reason, message)
+
+
+def kube_event_sink(core_v1: Any, policy_uid: Callable[[str, str], str | None]) -> EventSink:
+    """Create a core/v1 Event whose involvedObject is the policy."""
+
+    def sink(namespace: str, name: str, reason: str, message: str, type_: str) -> None:
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        involved: dict[str, Any] = {
+            "apiVersion": f"{MNP_GROUP}/v1beta1",
+            "kind": MNP_KIND,
+            "namespace": namespace,
+            "name": name,
+        }
+        uid = policy_uid(namespace, name)
+        if uid:
+            involved["uid"] = uid
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name[:200]}.", "namespace": namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        core_v1.create_namespaced_event(namespace, body)
+
+    return sink

@@ -1,0 +1,164 @@
+"""``mnp lab up|trace|down``: a local OVN holding an OVN-Kubernetes-like topology.
+
+``up`` starts the sandbox (unless running), fills pod addresses, builds the topology and
+records the manifests in DIR/lab.json; ``trace`` prints the ovn-trace connectivity matrix
+and exits 1 when OVN disagrees with the reference model; ``down`` stops every process
+recorded for the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from enforcer.lab.ovn import OvnError, OvnSandbox, read_pid, stop_pid
+from enforcer.lab.topology import build_topology
+from enforcer.lab.trace import TraceDaemon, trace_matrix
+from mnp.addressing import fill_pod_networks
+from mnp.connectivity import ProbePort
+from mnp.manifests import ManifestError, load_manifests
+from mnp.snapshot import SnapshotBuild, build_snapshot
+
+LAB_FILE = "lab.json"
+EXIT_DISAGREE = 1
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnp lab", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+
+    def files(p: argparse.ArgumentParser, required: bool) -> None:
+        p.add_argument(
+            "-f",
+            "--filename",
+            dest="paths",
+            action="append",
+            required=required,
+            metavar="FILE_OR_DIR",
+            help="manifests: Namespaces, Pods, NADs, MultiNetworkPolicies (repeatable)",
+        )
+
+    up = sub.add_parser("up", help="start OVN and build the topology for the manifests")
+    up.add_argument("--dir", required=True, type=Path)
+    files(up, True)
+    tr = sub.add_parser("trace", help="print the ovn-trace connectivity matrix")
+    tr.add_argument("--dir", required=True, type=Path)
+    files(tr, False)
+    tr.add_argument(
+        "--port",
+        dest="ports",
+        action="append",
+        type=_probe_port,
+        metavar="PORT/PROTO",
+        help="a port to probe, like 80/TCP (repeatable; default: the ports policies name)",
+    )
+    tr.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    down = sub.add_parser("down", help="stop every process of the lab")
+    down.add_argument("--dir", required=True, type=Path)
+    return parser
+
+
+def _probe_port(text: str) -> ProbePort:
+    number, _, proto = text.partition("/")
+    proto = (proto or "TCP").upper()
+    if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("TCP", "UDP", "SCTP"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write PORT/PROTO with PORT 1..65535 and PROTO TCP, UDP or SCTP (80/TCP)"
+        )
+    return ProbePort(proto, int(number))  # type: ignore[arg-type]
+
+
+def _read_lab(dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((dir / LAB_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _load(paths: list[str]) -> SnapshotBuild:
+    objects = [m.obj for m in load_manifests(paths)]
+    return build_snapshot(fill_pod_networks(objects))
+
+
+def _report(build: SnapshotBuild) -> None:
+    for problem in build.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for key, errors in build.snapshot.rejected:
+        print(f"rejected MultiNetworkPolicy {key}: {'; '.join(errors)}", file=sys.stderr)
+
+
+def _up(dir: Path, paths: list[str]) -> int:
+    paths = [os.path.abspath(p) for p in paths]
+    build = _load(paths)
+    _report(build)
+    sandbox = OvnSandbox(dir)
+    if not sandbox.is_running():
+        sandbox.stop()  # a partly running sandbox: clear it before starting afresh
+        sandbox.start()
+    layouts = build_topology(sandbox, build.snapshot)
+    lab = _read_lab(dir)
+    lab["manifests"] = paths
+    lab.setdefault("pids", [])
+    (sandbox.dir / LAB_FILE).write_text(json.dumps(lab, indent=2) + "\n")
+    ports = sum(len(lay.ports) for lay in layouts.values())
+    print(f"lab up in {sandbox.dir}: {len(layouts)} networks, {ports} pod ports")
+    print(f"OVN_NB_DB={sandbox.nb_remote}")
+    print(f"OVN_SB_DB={sandbox.sb_remote}")
+    return 0
+
+
+def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, output: str) -> int:
+    sandbox = OvnSandbox.attach(dir)
+    if not paths:
+        paths = _read_lab(dir).get("manifests") or []
+        if not paths:
+            print(f"no manifests: give -f or run `mnp lab up --dir {dir} -f ...`", file=sys.stderr)
+            return EXIT_ERROR
+    build = _load(paths)
+    _report(build)
+    build_topology(sandbox, build.snapshot)  # no-op unless the manifests changed
+    matrices = trace_matrix(sandbox, build.snapshot, ports)
+    if output == "json":
+        from enforcer.lab.matrix import render_json
+
+        sys.stdout.write(render_json(matrices))
+    else:
+        from enforcer.lab.matrix import render_text
+
+        sys.stdout.write(render_text(matrices, color=sys.stdout.isatty()))
+    return EXIT_DISAGREE if any(m.disagreements for m in matrices) else 0
+
+
+def _down(dir: Path) -> int:
+    lab = _read_lab(dir)
+    for pid in lab.get("pids") or []:
+        if isinstance(pid, int):
+            stop_pid(pid)
+    sandbox = OvnSandbox(dir)
+    TraceDaemon(sandbox).stop()
+    sandbox.stop()
+    left = [p for p in (read_pid(sandbox.pidfile(d)) for d in sandbox.DAEMONS) if p]
+    if lab:
+        lab["pids"] = []
+        (dir / LAB_FILE).write_text(json.dumps(lab, indent=2) + "\n")
+    print(f"lab down in {dir}" + (f" (pid files left: {left})" if left else ""))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.action == "up":
+            return _up(args.dir, args.paths)
+        if args.action == "trace":
+            return _trace(args.dir, args.paths, args.ports, args.output)
+        return _down(args.dir)
+    except (ManifestError, OvnError) as e:
+        print(f"mnp lab {args.action}: {e}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,479 @@
+"""A local Kubernetes control plane (etcd + kube-apiserver) on loopback, envtest style.
+
+Everything lives in one directory: certificates, etcd's data, logs, and ``kubeconfig`` for
+an admin user (a client certificate in ``system:masters``). There are no nodes, no
+controller-manager and no scheduler: enough to install CRDs and webhook configurations,
+and to run admission against real objects.
+
+The pids go into ``DIR/lab.json`` under ``"pids"`` so that ``mnp lab down --dir DIR`` can stop
+them too.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from enforcer.lab.kube_binaries import KubeBinaries, ensure_binaries
+
+# Ceilings for polling, not expectations: a warm start takes a few seconds, but the machine
+# may be busy compiling or running other tests.
+_READY_TIMEOUT_S = 180.0
+_STOP_TIMEOUT_S = 15.0
+_LOG_TAIL_CHARS = 4000
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+class KubeControlPlaneError(RuntimeError):
+    """The control plane did not start, or a kubectl command failed."""
+
+
+# --- certificates ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pem:
+    cert: bytes
+    key: bytes
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization is not None:
+        # The API server maps O= to the user's groups.
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=7))
+    )
+
+
+class LabCertificateAuthority:
+    """A CA that signs the lab's serving and client certificates."""
+
+    def __init__(self, common_name: str = "mnp lab CA") -> None:
+        self._key = _new_key()
+        self._subject = _name(common_name)
+        cert = (
+            _builder(self._subject, self._subject, self._key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+
+    def _issue(
+        self,
+        subject: x509.Name,
+        usage: x509.ObjectIdentifier,
+        sans: list[str],
+    ) -> _Pem:
+        key = _new_key()
+        builder = (
+            _builder(subject, self._subject, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if sans:
+            names: list[x509.GeneralName] = []
+            for san in sans:
+                try:
+                    names.append(x509.IPAddress(ipaddress.ip_address(san)))
+                except ValueError:
+                    names.append(x509.DNSName(san))
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
+        return _Pem(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+    def issue_server(self, sans: list[str]) -> _Pem:
+        return self._issue(_name(sans[0]), ExtendedKeyUsageOID.SERVER_AUTH, sans)
+
+    def issue_client(self, common_name: str, organization: str | None = None) -> _Pem:
+        return self._issue(_name(common_name, organization), ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, wait, then SIGKILL; always reaps."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return text[-_LOG_TAIL_CHARS:]
+
+
+# --- lab.json ---------------------------------------------------------------------------
+
+
+def _update_lab_pids(lab_file: Path, add: list[int], remove: list[int]) -> None:
+    """Add and remove pids in ``lab.json``'s "pids" list, keeping every other key."""
+    try:
+        state = json.loads(lab_file.read_text())
+    except (OSError, ValueError):
+        state = {}
+    if not isinstance(state, dict):
+        state = {}
+    existing = state.get("pids")
+    pids = [p for p in existing if isinstance(p, int)] if isinstance(existing, list) else []
+    pids = [p for p in pids if p not in remove]
+    pids.extend(p for p in add if p not in pids)
+    state["pids"] = pids
+    tmp = lab_file.with_name(lab_file.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(lab_file)
+
+
+# --- the control plane ------------------------------------------------------------------
+
+
+class KubeControlPlane:
+    """etcd + kube-apiserver in ``dir``; ``start()``, ``stop()``, ``kubectl(...)``.
+
+    Use as a context manager, or ``start()``/``stop()``.
+    """
+
+    def __init__(self, dir: Path, binaries: KubeBinaries | None = None) -> None:
+        self.dir = Path(dir).resolve()
+        self._binaries = binaries
+        self._etcd: subprocess.Popen[bytes] | None = None
+        self._apiserver: subprocess.Popen[bytes] | None = None
+        self.etcd_port = 0
+        self.apiserver_port = 0
+
+    # --- paths ------------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the API server's serving certificate and the admin client."""
+        return self.dir / "pki" / "ca.crt"
+
+    @property
+    def lab_file(self) -> Path:
+        return self.dir / "lab.json"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def binaries(self) -> KubeBinaries:
+        if self._binaries is None:
+            self._binaries = ensure_binaries()
+        return self._binaries
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self._apiserver, self._etcd) if p is not None]
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> KubeControlPlane:
+        """Start etcd and kube-apiserver and wait until /readyz answers; idempotent errors.
+
+        Builds the binaries first when the cache lacks them (see ``ensure_binaries``).
+        """
+        if self._apiserver is not None:
+            raise KubeControlPlaneError(f"the control plane in {self.dir} is already started")
+        binaries = self.binaries
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_pki()
+        try:
+            self._start_etcd(binaries)
+            self._start_apiserver(binaries)
+            self._write_kubeconfig()
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop kube-apiserver, then etcd (by pid), and drop them from lab.json."""
+        stopped = self.pids
+        for proc in (self._apiserver, self._etcd):
+            if proc is not None:
+                _terminate(proc)
+        self._apiserver = None
+        self._etcd = None
+        if stopped and self.lab_file.exists():
+            _update_lab_pids(self.lab_file, add=[], remove=stopped)
+
+    def __enter__(self) -> KubeControlPlane:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- kubectl ----------------------------------------------------------------------
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this control plane; with ``check``, a failure raises with stderr."""
+        argv = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
+        result = subprocess.run(
+            argv, input=input, capture_output=True, text=True, check=False, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise KubeControlPlaneError(
+                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr.strip()}"
+            )
+        return result
+
+    # --- steps ------------------------------------------------------------------------
+    def _write_pki(self) -> None:
+        pki = self.dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        ca = LabCertificateAuthority()
+        self.ca_file.write_bytes(ca.cert_pem)
+        serving = ca.issue_server(
+            [
+                "127.0.0.1",
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                str(next(ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE).hosts())),
+            ]
+        )
+        (pki / "apiserver.crt").write_bytes(serving.cert)
+        _write_private(pki / "apiserver.key", serving.key)
+        admin = ca.issue_client("mnp-lab-admin", organization="system:masters")
+        (pki / "admin.crt").write_bytes(admin.cert)
+        _write_private(pki / "admin.key", admin.key)
+        # Service-account tokens are signed with this key (ES256) and verified with it.
+        _write_private(pki / "sa.key", _key_pem(_new_key()))
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                # Its own session: a Ctrl-C meant for the caller does not kill it mid-write.
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise KubeControlPlaneError(f"cannot start {name} ({argv[0]}): {e}") from e
+        finally:
+            log.close()
+
+    def _record(self, proc: subprocess.Popen[bytes]) -> None:
+        _update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
+
+    def _start_etcd(self, binaries: KubeBinaries) -> None:
+        self.etcd_port = free_port()
+        peer_port = free_port()
+        peer_url = f"http://127.0.0.1:{peer_port}"
+        client_url = f"http://127.0.0.1:{self.etcd_port}"
+        self._etcd = self._spawn(
+            "etcd",
+            [
+                str(binaries.etcd),
+                "--name=lab",
+                f"--data-dir={self.dir / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=lab={peer_url}",
+                "--initial-cluster-state=new",
+                # A throwaway test store: durability buys nothing and fsync costs seconds.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        self._record(self._etcd)
+
+    def _start_apiserver(self, binaries: KubeBinaries) -> None:
+        self.apiserver_port = free_port()
+        pki = self.dir / "pki"
+        self._apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={self.ca_file}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={pki / 'sa.key'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                # The admin user is in system:masters, which RBAC always allows.
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                # No controller-manager issues service-account tokens here.
+                "--disable-admission-plugins=ServiceAccount",
+                # Fewer moving parts at start-up; nothing here needs fairness.
+                "--enable-priority-and-fairness=false",
+                "--v=1",
+            ],
+        )
+        self._record(self._apiserver)
+
+    def _write_kubeconfig(self) -> None:
+        pki = self.dir / "pki"
+
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode("ascii")
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "mnp-lab",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": b64(self.ca_file),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "mnp-lab-admin",
+                    "user": {
+                        "client-certificate-data": b64(pki / "admin.crt"),
+                        "client-key-data": b64(pki / "admin.key"),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "mnp-lab", "context": {"cluster": "mnp-lab", "user": "mnp-lab-admin"}}
+            ],
+            "current-context": "mnp-lab",
+        }
+        # JSON is YAML, and kubectl reads either.
+        _write_private(self.kubeconfig, (json.dumps(config, indent=2) + "\n").encode())
+
+    def _client_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        pki = self.dir / "pki"
+        ctx.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+        return ctx
+
+    def _wait_ready(self) -> None:
+        ctx = self._client_context()
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            for name, proc in (("etcd", self._etcd), ("kube-apiserver", self._apiserver)):
+                if proc is not None and proc.poll() is not None:
+                    raise KubeControlPlaneError(
+                        f"{name} exited with {proc.returncode} during start-up; "
+                        f"the end of {self.dir / (name + '.log')}:\n"
+                        f"{_log_tail(self.dir / (name + '.log'))}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=5) as r:
+                    if r.status == 200:
+                        return
+                    last_error = f"HTTP {r.status}"
+            except urllib.error.HTTPError as e:
+                last_error = f"HTTP {e.code}: {e.read()[:500].decode(errors='replace')}"
+            except (urllib.error.URLError, OSError) as e:
+                last_error = str(e)
+            time.sleep(0.2)
+        raise KubeControlPlaneError(
+            f"kube-apiserver at {self.url} was not ready after {_READY_TIMEOUT_S:.0f} s "
+            f"(last answer: {last_error}); the end of {self.dir / 'kube-apiserver.log'}:\n"
+            f"{_log_tail(self.dir / 'kube-apiserver.log')}"
+        )

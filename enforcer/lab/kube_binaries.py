@@ -1,0 +1,124 @@
+"""kube-apiserver, kubectl and etcd for the local control plane, built from Go modules.
+
+``hack/build-kube-binaries.sh`` owns the versions (pinned in ``hack/kube-binaries/``), the
+cache directory and the decision to skip an up-to-date build; this module only runs it,
+relays its progress, and hands back the paths. A failed build raises with the build's own
+error: nothing falls back to binaries found elsewhere on the machine.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "build-kube-binaries.sh"
+BINARY_NAMES = ("kube-apiserver", "kubectl", "etcd")
+
+# How much of a failed build's output the exception carries.
+_ERROR_TAIL_LINES = 40
+
+
+class KubeBinariesError(RuntimeError):
+    """The binaries could not be built or found; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class KubeBinaries:
+    """Where the built binaries are."""
+
+    bin_dir: Path
+
+    @property
+    def kube_apiserver(self) -> Path:
+        return self.bin_dir / "kube-apiserver"
+
+    @property
+    def kubectl(self) -> Path:
+        return self.bin_dir / "kubectl"
+
+    @property
+    def etcd(self) -> Path:
+        return self.bin_dir / "etcd"
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The VERSIONS file the build wrote: kubernetes, etcd and go."""
+        entries: dict[str, str] = {}
+        for line in (self.bin_dir / "VERSIONS").read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                entries[key.strip()] = value.strip()
+        return entries
+
+    def missing(self) -> list[str]:
+        return [name for name in BINARY_NAMES if not os.access(self.bin_dir / name, os.X_OK)]
+
+
+def _require_script() -> Path:
+    if not BUILD_SCRIPT.is_file():
+        raise KubeBinariesError(
+            f"{BUILD_SCRIPT} not found: the control-plane binaries are built from the mnp "
+            "source tree; run this from a checkout of the repository"
+        )
+    return BUILD_SCRIPT
+
+
+def pinned_bin_dir() -> Path:
+    """The cache directory for the pinned versions (whether or not it is built yet)."""
+    result = subprocess.run(
+        ["bash", str(_require_script()), "--print-bin-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise KubeBinariesError(f"{BUILD_SCRIPT} --print-bin-dir failed: {result.stderr.strip()}")
+    return Path(result.stdout.strip())
+
+
+def ensure_binaries(progress: TextIO | None = sys.stderr) -> KubeBinaries:
+    """Build the binaries unless the cache already holds the pinned versions.
+
+    The build script's progress lines are copied to ``progress`` as they come (a cold build
+    takes a long time on 2 cores). Raises KubeBinariesError with the tail of the build's
+    output when it fails.
+    """
+    tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL_LINES)
+    try:
+        proc = subprocess.Popen(
+            ["bash", str(_require_script())],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    except OSError as e:
+        raise KubeBinariesError(f"cannot run {BUILD_SCRIPT}: {e}") from e
+    assert proc.stdout is not None
+    with proc.stdout:
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            if progress is not None:
+                progress.write(line)
+                progress.flush()
+    returncode = proc.wait()
+    if returncode != 0:
+        output = "\n".join(tail)
+        raise KubeBinariesError(
+            f"building kube-apiserver, kubectl and etcd failed ({BUILD_SCRIPT} exited "
+            f"{returncode}):\n{output}"
+        )
+    binaries = KubeBinaries(pinned_bin_dir())
+    missing = binaries.missing()
+    if missing:
+        raise KubeBinariesError(
+            f"{BUILD_SCRIPT} succeeded but {', '.join(missing)} is missing from "
+            f"{binaries.bin_dir}; rerun it with --force"
+        )
+    return binaries

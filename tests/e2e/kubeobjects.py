@@ -1,0 +1,44 @@
+"""Small helpers over kubectl for the e2e tests: render config/, apply and read objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enforcer.lab.kube import KubeControlPlane
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "config"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+
+
+def wait_established(kube: KubeControlPlane, *crd_names: str) -> None:
+    kube.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"customresourcedefinition/{name}" for name in crd_names),
+    )
+
+
+def rendered_config(kube: KubeControlPlane) -> list[dict[str, Any]]:
+    """``kubectl kustomize config/`` as a list of objects."""
+    out = kube.kubectl("kustomize", str(CONFIG_DIR)).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def apply_objects(kube: KubeControlPlane, *objects: dict[str, Any]) -> str:
+    """``kubectl apply`` of the given objects (as a JSON List on stdin); returns stdout."""
+    doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    return kube.kubectl("apply", "-f", "-", input=json.dumps(doc)).stdout
+
+
+def get_object(kube: KubeControlPlane, resource: str, name: str, namespace: str) -> Any:
+    return json.loads(kube.kubectl("get", resource, name, "-n", namespace, "-o", "json").stdout)
+
+
+def create_namespace(kube: KubeControlPlane, name: str) -> None:
+    apply_objects(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

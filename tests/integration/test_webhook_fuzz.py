@@ -1,0 +1,298 @@
+"""Property: whatever is sent to the running webhook, the answer is a well-formed
+AdmissionReview or a 400/413 with a reason. Never a 5xx, never an internal error."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import ssl
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonpatch
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.certs import CertificateAuthority
+from tests.webhook_process import SNAPSHOT_YAML, WebhookProcess, admission_review, client_context
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def fuzz(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+junk = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def maybe_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly the schema-shaped value, sometimes anything at all."""
+    return st.one_of(strategy, strategy, strategy, junk)
+
+
+label_keys = st.sampled_from(
+    ["app", "role", "k8s.io/name", "example.com/tier", "", "a" * 64, "-bad", "x/y/z"]
+) | st.text(max_size=10)
+label_values = st.sampled_from(["web", "", "a" * 64, "bad value", "ok-1"]) | st.text(max_size=8)
+requirements = st.fixed_dictionaries(
+    {
+        "key": maybe_junk(label_keys),
+        "operator": maybe_junk(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist", "in"])),
+    },
+    optional={"values": maybe_junk(st.lists(label_values, max_size=3))},
+)
+selectors = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchLabels": maybe_junk(
+            st.dictionaries(label_keys, maybe_junk(label_values), max_size=3)
+        ),
+        "matchExpressions": maybe_junk(st.lists(requirements, max_size=2)),
+    },
+)
+cidrs = st.sampled_from(
+    [
+        "10.0.0.0/8",
+        "10.0.1.0/24",
+        "10.0.0.1/8",
+        "0.0.0.0/0",
+        "::/0",
+        "fd00::/64",
+        "300.1.1.1/8",
+        "010.0.0.0/8",
+        "::ffff:10.0.0.0/104",
+        "10.0.0.0",
+    ]
+) | st.text(max_size=16)
+ip_blocks = st.fixed_dictionaries(
+    {"cidr": maybe_junk(cidrs)}, optional={"except": maybe_junk(st.lists(cidrs, max_size=3))}
+)
+peers = st.fixed_dictionaries(
+    {},
+    optional={
+        "podSelector": maybe_junk(selectors),
+        "namespaceSelector": maybe_junk(selectors),
+        "ipBlock": maybe_junk(ip_blocks),
+    },
+)
+ports = st.fixed_dictionaries(
+    {},
+    optional={
+        "protocol": maybe_junk(st.sampled_from(["TCP", "UDP", "SCTP", "tcp", "ICMP"])),
+        "port": maybe_junk(
+            st.integers(min_value=-5, max_value=70000)
+            | st.sampled_from(["http", "serve-80-tcp", "--x", "", "123", "a" * 16])
+        ),
+        "endPort": maybe_junk(st.integers(min_value=-5, max_value=70000)),
+    },
+)
+
+
+def rules(peer_field: str) -> st.SearchStrategy[Any]:
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "ports": maybe_junk(st.lists(maybe_junk(ports), max_size=3)),
+            peer_field: maybe_junk(st.lists(maybe_junk(peers), max_size=3)),
+        },
+    )
+
+
+specs = st.fixed_dictionaries(
+    {"podSelector": maybe_junk(selectors)},
+    optional={
+        "ingress": maybe_junk(st.lists(rules("from"), max_size=3)),
+        "egress": maybe_junk(st.lists(rules("to"), max_size=3)),
+        "policyTypes": maybe_junk(
+            st.lists(st.sampled_from(["Ingress", "Egress", "ingress", "Both"]), max_size=3)
+        ),
+    },
+)
+policy_for = st.sampled_from(
+    [
+        "default/tenant-blue",
+        "tenant-blue",
+        " default/tenant-blue , tenant-blue",
+        "nope",
+        "a/b/c",
+        "",
+        ",,",
+        "Default/Tenant",
+    ]
+) | st.text(max_size=20)
+metadata = st.fixed_dictionaries(
+    {
+        "name": maybe_junk(st.sampled_from(["p", "a" * 254, "Bad_Name", ""])),
+        "namespace": st.just("default"),
+    },
+    optional={
+        "annotations": maybe_junk(
+            st.fixed_dictionaries({"k8s.v1.cni.cncf.io/policy-for": maybe_junk(policy_for)})
+        ),
+        "deletionTimestamp": st.just("2025-01-01T00:00:00Z"),
+    },
+)
+policies = maybe_junk(
+    st.fixed_dictionaries(
+        {
+            "apiVersion": st.just("k8s.cni.cncf.io/v1beta1"),
+            "kind": st.just("MultiNetworkPolicy"),
+            "metadata": maybe_junk(metadata),
+            "spec": maybe_junk(specs),
+        }
+    )
+)
+operations = st.sampled_from(["CREATE", "UPDATE", "DELETE", "CONNECT"])
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    ca = CertificateAuthority()
+    ca.issue_server().write(tmp / "certs")
+    (tmp / "snapshot.yaml").write_text(SNAPSHOT_YAML)
+    proc = WebhookProcess(
+        ["--snapshot", str(tmp / "snapshot.yaml"), "--cert-dir", str(tmp / "certs")],
+        tmp / "webhook.log",
+    )
+    ctx: ssl.SSLContext = client_context(ca.cert_pem)
+    try:
+        proc.wait_ready(ctx)
+        with httpx.Client(base_url=proc.url, verify=ctx, timeout=30) as c:
+            yield c
+        # Every unexpected exception is logged with a traceback: there must be none.
+        assert "Traceback" not in proc.log(), proc.log()
+    finally:
+        proc.stop()
+
+
+def check_answer(r: httpx.Response, path: str, uid: str | None, obj: Any = None) -> None:
+    assert r.status_code in (200, 400, 413), r.text
+    body = r.json()
+    if r.status_code != 200:
+        assert isinstance(body, dict) and set(body) == {"error"}
+        assert isinstance(body["error"], str) and body["error"]
+        return
+    assert body["apiVersion"] == "admission.k8s.io/v1"
+    assert body["kind"] == "AdmissionReview"
+    response = body["response"]
+    if uid is not None:
+        assert response["uid"] == uid
+    assert isinstance(response["allowed"], bool)
+    assert set(response) <= {"uid", "allowed", "warnings", "status", "patchType", "patch"}
+    for warning in response.get("warnings", []):
+        assert isinstance(warning, str) and warning
+    if not response["allowed"]:
+        status = response["status"]
+        assert status["reason"] in ("Invalid", "BadRequest"), status  # never InternalError
+        assert isinstance(status["message"], str) and status["message"]
+        assert "patch" not in response
+    if "patch" in response:
+        assert path == "/mutate"
+        assert response["patchType"] == "JSONPatch"
+        ops = json.loads(base64.b64decode(response["patch"]))
+        assert isinstance(ops, list) and ops
+        if obj is not None:
+            jsonpatch.apply_patch(copy.deepcopy(obj), ops)  # the patch applies to the object
+
+
+@fuzz(900)
+@given(
+    obj=policies,
+    old=st.none() | policies,
+    operation=operations,
+    path=st.sampled_from(["/validate", "/mutate"]),
+)
+def test_random_policies_get_well_formed_answers(
+    client: httpx.Client, obj: Any, old: Any, operation: str, path: str
+) -> None:
+    uid = str(uuid.uuid4())
+    r = client.post(path, json=admission_review(obj, operation=operation, old=old, uid=uid))
+    check_answer(r, path, uid, obj)
+    assert r.status_code == 200
+
+
+@fuzz(300)
+@given(old=policies | junk, new=policies | junk, operation=operations)
+def test_random_nads_get_well_formed_answers(
+    client: httpx.Client, old: Any, new: Any, operation: str
+) -> None:
+    uid = str(uuid.uuid4())
+    doc = admission_review(
+        new, kind="NetworkAttachmentDefinition", old=old, operation=operation, uid=uid
+    )
+    r = client.post("/validate", json=doc)
+    check_answer(r, "/validate", uid)
+    assert r.status_code == 200
+    assert r.json()["response"]["allowed"] is True
+
+
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "apiVersion": maybe_junk(st.just("admission.k8s.io/v1")),
+        "kind": maybe_junk(st.just("AdmissionReview")),
+        "request": maybe_junk(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "uid": maybe_junk(st.text(min_size=1, max_size=8)),
+                    "operation": maybe_junk(operations),
+                    "kind": maybe_junk(
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "group": maybe_junk(st.sampled_from(["", "k8s.cni.cncf.io"])),
+                                "kind": maybe_junk(
+                                    st.sampled_from(
+                                        ["MultiNetworkPolicy", "NetworkAttachmentDefinition", "Pod"]
+                                    )
+                                ),
+                            },
+                        )
+                    ),
+                    "namespace": maybe_junk(st.just("default")),
+                    "name": maybe_junk(st.just("x")),
+                    "object": policies,
+                    "oldObject": policies,
+                },
+            )
+        ),
+    },
+)
+
+
+@fuzz(500)
+@given(
+    body=envelopes.map(lambda d: json.dumps(d).encode())
+    | junk.map(lambda d: json.dumps(d).encode())
+    | st.binary(max_size=64),
+    path=st.sampled_from(["/validate", "/mutate"]),
+)
+def test_random_bodies_get_well_formed_answers(
+    client: httpx.Client, body: bytes, path: str
+) -> None:
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    check_answer(r, path, None)

@@ -1,0 +1,138 @@
+"""plan(): desired rows vs the NB's owned rows -> the minimal ops of one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from enforcer.compile import compile
+from enforcer.desired import DesiredState
+from enforcer.diff import (
+    ACL,
+    AS,
+    PG,
+    ExistingAcl,
+    ExistingAddressSet,
+    ExistingPortGroup,
+    NbState,
+    _acl_columns,
+    plan,
+)
+from mnp.model import (
+    OVN_CNI_TYPE,
+    Attachment,
+    LabelSelector,
+    NadKey,
+    Namespace,
+    Network,
+    Peer,
+    Pod,
+    Policy,
+    Port,
+    Rule,
+    Snapshot,
+)
+
+NAD = NadKey("ns1", "l2")
+NET = Network(NAD, "l2net", "layer2", OVN_CNI_TYPE, ("192.168.100.0/24",))
+
+
+def _pod(name: str, ip: str, app: str) -> Pod:
+    return Pod("ns1", name, (("app", app),), "n1", (NAD,), ((NAD, Attachment((ip,), "m")),))
+
+
+PODS = (
+    _pod("server", "192.168.100.10/24", "server"),
+    _pod("client", "192.168.100.11/24", "client"),
+)
+POLICY = Policy(
+    "ns1",
+    "p",
+    (NAD,),
+    LabelSelector((("app", "server"),)),
+    (Rule((Port("TCP", 80),), (Peer(pod_selector=LabelSelector((("app", "client"),))),)),),
+    (),
+    frozenset({"Ingress"}),
+)
+DESIRED = compile(Snapshot((Namespace("ns1"),), PODS, (NET,), (POLICY,)))
+LSPS = {"ns1.l2_ns1_server": "u-lsp-server", "ns1.l2_ns1_client": "u-lsp-client"}
+
+
+def state_of(desired: DesiredState) -> NbState:
+    """The NB state right after ``desired`` was written (fake uuids)."""
+    state = NbState(lsp_uuids=dict(LSPS))
+    for i, a in enumerate(desired.address_sets):
+        state.address_sets.append(
+            ExistingAddressSet(f"u-as{i}", a.name, frozenset(a.addresses), dict(a.external_ids))
+        )
+    acl_uuids: dict[str, list[str]] = {}
+    for i, acl in enumerate(desired.acls):
+        state.acls[f"u-acl{i}"] = ExistingAcl(f"u-acl{i}", _acl_columns(acl))
+        acl_uuids.setdefault(acl.port_group, []).append(f"u-acl{i}")
+    for i, p in enumerate(desired.port_groups):
+        state.port_groups.append(
+            ExistingPortGroup(
+                f"u-pg{i}",
+                p.name,
+                frozenset(LSPS[n] for n in p.ports if n in LSPS),
+                frozenset(acl_uuids.get(p.key, [])),
+                dict(p.external_ids),
+            )
+        )
+    return state
+
+
+def test_empty_nb_inserts_everything_acls_by_uuid_name() -> None:
+    p = plan(DESIRED, NbState(lsp_uuids=dict(LSPS)))
+    r = p.result
+    assert (r.count(PG, "insert"), r.count(AS, "insert"), r.count(ACL, "insert")) == (2, 1, 3)
+    assert r.count() == r.rows_written == 6
+    acl_ops = [op for op in p.ops if op["table"] == ACL]
+    assert all(op["op"] == "insert" and op["uuid-name"] for op in acl_ops)
+    named = {ref[1] for op in p.ops if op["table"] == PG for ref in op["row"]["acls"][1]}
+    assert named == {op["uuid-name"] for op in acl_ops}
+    # inserts of ACLs come before the port groups that reference them
+    assert [op["table"] for op in p.ops].index(PG) > max(
+        i for i, op in enumerate(p.ops) if op["table"] == ACL
+    )
+
+
+def test_unchanged_state_plans_no_ops() -> None:
+    p = plan(DESIRED, state_of(DESIRED))
+    assert p.ops == [] and p.result.count() == 0
+
+
+def test_address_change_updates_only_the_address_set() -> None:
+    state = state_of(DESIRED)
+    changed = replace(
+        DESIRED,
+        address_sets=(replace(DESIRED.address_sets[0], addresses=("192.168.100.99",)),),
+    )
+    p = plan(changed, state)
+    assert [(op["op"], op["table"]) for op in p.ops] == [("update", AS)]
+    assert p.ops[0]["row"] == {"addresses": ["set", ["192.168.100.99"]]}
+
+
+def test_stale_owned_rows_are_deleted_acls_by_dropping_references() -> None:
+    p = plan(DesiredState(), state_of(DESIRED))
+    assert sorted((op["op"], op["table"]) for op in p.ops) == [
+        ("delete", AS),
+        ("delete", PG),
+        ("delete", PG),
+    ]
+    assert p.result.count(ACL, "delete") == 3
+
+
+def test_missing_switch_port_is_left_out_and_reported() -> None:
+    state = NbState(lsp_uuids={"ns1.l2_ns1_client": "u-lsp-client"})
+    p = plan(DESIRED, state)
+    assert p.result.missing_ports == ("ns1.l2_ns1_server",)
+    pg_rows = [op["row"] for op in p.ops if op["table"] == PG]
+    assert all(row["ports"] == ["set", []] for row in pg_rows)
+
+
+def test_duplicate_rows_with_one_key_are_collapsed() -> None:
+    state = state_of(DESIRED)
+    dup = state.address_sets[0]
+    state.address_sets.append(replace(dup, uuid="u-dup"))
+    p = plan(DESIRED, state)
+    assert p.ops == [{"op": "delete", "table": AS, "where": [["_uuid", "==", ["uuid", "u-dup"]]]}]

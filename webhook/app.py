@@ -1,0 +1,185 @@
+"""The FastAPI app: /validate, /mutate, /healthz, /readyz, /metrics (and /bench/floor)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from mnp.admission import Verdict
+from mnp.model import MNP_KIND, NAD_KIND, NadKey
+from webhook import handlers
+from webhook.admission_http import (
+    OPERATIONS,
+    AdmissionRequest,
+    BadRequest,
+    error_body,
+    parse_json,
+    parse_review,
+    read_body,
+    review_response,
+)
+from webhook.metrics import CONTENT_TYPE, WebhookMetrics
+from webhook.nad_cache import ObjectSource, ResolvedNads
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+# A policy naming many unknown NADs must not turn one review into many API round trips.
+MAX_MISS_GETS = 16
+
+
+class NadLookupFailed(Exception):
+    pass
+
+
+def _resolve_missing(source: ObjectSource, keys: list[NadKey]) -> dict[NadKey, Any]:
+    fetched: dict[NadKey, Any] = {}
+    for key in keys[:MAX_MISS_GETS]:
+        try:
+            fetched[key] = source.get(key)
+        except Exception as e:
+            raise NadLookupFailed(
+                f"cannot look up NetworkAttachmentDefinition {key} in the API server ({e}); "
+                "the request was not reviewed, retry it"
+            ) from e
+    return fetched
+
+
+async def _nad_lookup(source: ObjectSource, request: AdmissionRequest) -> ResolvedNads:
+    missing = []
+    for key in dict.fromkeys(handlers.nads_needed(request)):
+        known, _ = source.cached_nad(key)
+        if not known:
+            missing.append(key)
+    # Cache misses need a GET; it blocks, so it runs off the event loop.
+    fetched = await run_in_threadpool(_resolve_missing, source, missing) if missing else {}
+    return ResolvedNads(fetched, source)
+
+
+def _label(value: str, known: tuple[str, ...]) -> str:
+    return value if value in known else "other"
+
+
+def create_app(
+    source: ObjectSource,
+    metrics: WebhookMetrics,
+    certificate_loaded: Callable[[], bool],
+    bench_floor: bool = False,
+) -> FastAPI:
+    app = FastAPI(title="mnp webhook", docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def admit(request: Request, endpoint: str) -> Response:
+        started = time.perf_counter()
+        operation = kind = "other"
+        verdict_label = "error"
+        try:
+            body = await read_body(request.headers.get("content-length"), request.stream())
+            review = parse_review(body)
+            operation = _label(review.operation, OPERATIONS)
+            kind = _label(review.kind, (MNP_KIND, NAD_KIND))
+            content, verdict_label = await _decide(review, endpoint)
+            return Response(content, media_type=JSON)
+        except BadRequest as e:
+            log.info("%s: %d %s", endpoint, e.status, e.message)
+            return Response(error_body(e.message), status_code=e.status, media_type=JSON)
+        except ClientDisconnect:
+            return Response(error_body("client disconnected"), status_code=400, media_type=JSON)
+        except Exception:
+            # Designed not to happen: everything above validates its input. If it does, the
+            # caller still gets an answer and we get a traceback.
+            log.exception("%s: unexpected error before the request was parsed", endpoint)
+            return Response(
+                error_body("the webhook failed to read this request; see the webhook log"),
+                status_code=400,
+                media_type=JSON,
+            )
+        finally:
+            metrics.requests.labels(endpoint, operation, kind, verdict_label).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+
+    async def _decide(request: AdmissionRequest, endpoint: str) -> tuple[bytes, str]:
+        mutating = endpoint == "/mutate"
+        try:
+            if mutating:
+                verdict = handlers.mutate(request)
+            else:
+                verdict = handlers.validate(request, await _nad_lookup(source, request), source)
+        except handlers.UnhandledKind as e:
+            log.warning("%s: %s", endpoint, e)
+            denial = Verdict(allowed=False, message=str(e))
+            return review_response(request.uid, denial, status_code=400, reason="BadRequest"), (
+                "denied"
+            )
+        except NadLookupFailed as e:
+            log.warning("%s %s: %s", endpoint, request.describe(), e)
+            denial = Verdict(allowed=False, message=str(e))
+            content = review_response(
+                request.uid, denial, status_code=503, reason="ServiceUnavailable"
+            )
+            return content, "error"
+        except Exception:
+            log.exception("%s %s: admission code failed", endpoint, request.describe())
+            denial = Verdict(
+                allowed=False,
+                message=f"internal error in the mnp webhook reviewing {request.describe()}; "
+                "the webhook log has the traceback",
+            )
+            content = review_response(request.uid, denial, status_code=500, reason="InternalError")
+            return content, "error"
+        if not verdict.allowed:
+            log.info("%s denied %s: %s", endpoint, request.describe(), verdict.message)
+            label = "denied"
+        elif mutating and verdict.patch:
+            label = "patched"
+        else:
+            label = "allowed"
+        return review_response(request.uid, verdict, with_patch=mutating), label
+
+    @app.post("/validate")
+    async def validate(request: Request) -> Response:
+        return await admit(request, "/validate")
+
+    @app.post("/mutate")
+    async def mutate(request: Request) -> Response:
+        return await admit(request, "/mutate")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        waiting = []
+        if not source.ready:
+            waiting.append("NAD and policy caches have not synced")
+        if not certificate_loaded():
+            waiting.append("no serving certificate loaded")
+        if waiting:
+            body = json.dumps({"status": "not ready", "waiting": waiting}).encode()
+            return Response(body, status_code=503, media_type=JSON)
+        return Response(b'{"status":"ready"}', media_type=JSON)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        metrics.nad_cache_size.set(source.nad_count())
+        metrics.policy_cache_size.set(source.policy_count())
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    if bench_floor:
+        # The benchmark's floor: same app, same TLS, parse and answer a canned allowed.
+        @app.post("/bench/floor")
+        async def floor(request: Request) -> Response:
+            try:
+                uid = str(parse_json(await request.body())["request"]["uid"])
+            except (BadRequest, LookupError, TypeError):
+                return Response(error_body("not an AdmissionReview"), 400, media_type=JSON)
+            return Response(review_response(uid, Verdict(allowed=True)), media_type=JSON)
+
+    return app

@@ -1,0 +1,48 @@
+"""Run the app under uvicorn (uvloop + httptools) with our hot-reloading TLS context."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from webhook.tls import CertificateReloader
+
+# Longer than the API server's idle pooled connections (90 s in Go's net/http transport is
+# the client side; 75 s is the common floor), so the server never closes one under it.
+KEEP_ALIVE_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "0.0.0.0"
+    port: int = 8443
+
+
+def build_server(
+    app: FastAPI, reloader: CertificateReloader, listen: Listen, log_level: str
+) -> uvicorn.Server:
+    def ssl_context(
+        _config: uvicorn.Config, _default: Callable[[], ssl.SSLContext]
+    ) -> ssl.SSLContext:
+        # One server context for the life of the process; its sni_callback hands every new
+        # handshake the newest certificate (see webhook.tls).
+        return reloader.server_context()
+
+    config = uvicorn.Config(
+        app,
+        host=listen.host,
+        port=listen.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        ssl_context_factory=ssl_context,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
