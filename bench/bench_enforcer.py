@@ -107,7 +107,8 @@ def floor_ops(
                     "direction": "to-lport",
                     "priority": 1001,
                     "action": "allow-related",
-                    "match": f"outport == @floor_pg{i // per_pg} && ip4.src == $floor_as{i % max(1, n_as)} && tcp && tcp.dst == 80",
+                    "match": f"outport == @floor_pg{i // per_pg}"
+                    f" && ip4.src == $floor_as{i % max(1, n_as)} && tcp && tcp.dst == 80",
                     "external_ids": ovsdb_map({"k": f"acl{i}"}),
                 },
             }

@@ -34,6 +34,7 @@ from mnp.model import (
     OVN_CNI_TYPE,
     POLICY_FOR_ANNOTATION,
     Direction,
+    LabelSelector,
     NadKey,
     Network,
     Peer,
@@ -70,6 +71,37 @@ class PodOnNetwork:
     pod: Pod
     lsps: tuple[str, ...]
     ips: tuple[str, ...]  # addresses without prefix length, normalised
+    labels: dict[str, str]
+
+
+class NetworkPods:
+    """The pods of one network, indexed by namespace, with memoised selector results
+    (many policies share selectors; matching each against every pod dominates compile)."""
+
+    def __init__(self, pods: Sequence[PodOnNetwork], ns_labels: dict[str, dict[str, str]]):
+        self.all = list(pods)
+        self.ns_labels = ns_labels
+        self.by_ns: dict[str, list[PodOnNetwork]] = defaultdict(list)
+        for p in self.all:
+            self.by_ns[p.pod.namespace].append(p)
+        self._in_ns: dict[tuple[str, LabelSelector | None], list[PodOnNetwork]] = {}
+        self._namespaces: dict[LabelSelector, list[str]] = {}
+
+    def in_namespace(self, ns: str, selector: LabelSelector | None) -> list[PodOnNetwork]:
+        key = (ns, selector)
+        hit = self._in_ns.get(key)
+        if hit is None:
+            pods = self.by_ns.get(ns, [])
+            hit = pods if selector is None else [p for p in pods if matches(selector, p.labels)]
+            self._in_ns[key] = hit
+        return hit
+
+    def namespaces(self, selector: LabelSelector) -> list[str]:
+        hit = self._namespaces.get(selector)
+        if hit is None:
+            hit = [ns for ns in sorted(self.by_ns) if matches(selector, self.ns_labels.get(ns, {}))]
+            self._namespaces[selector] = hit
+        return hit
 
 
 @dataclass
@@ -92,6 +124,11 @@ def _strip_prefix(cidr: str) -> str | None:
         return str(ipaddress.ip_interface(cidr).ip)
     except ValueError:
         return None
+
+
+def _family(ip: str) -> int:
+    """Family of a normalised address (cheaper than parsing it again)."""
+    return 6 if ":" in ip else 4
 
 
 def network_families(network: Network) -> tuple[int, ...]:
@@ -123,7 +160,7 @@ def _pods_by_network(snapshot: Snapshot) -> dict[str, list[PodOnNetwork]]:
                 if ip is not None and ip not in ips:
                     ips.append(ip)
         for net_name, (lsps, ips) in per_net.items():
-            out[net_name].append(PodOnNetwork(pod, tuple(lsps), tuple(ips)))
+            out[net_name].append(PodOnNetwork(pod, tuple(lsps), tuple(ips), pod.labels_dict()))
     return out
 
 
@@ -171,14 +208,13 @@ class _PolicyCompiler:
         policy: Policy,
         network: Network,
         nads: Sequence[NadKey],
-        pods: Sequence[PodOnNetwork],
-        ns_labels: dict[str, dict[str, str]],
+        pods: NetworkPods,
         out: _Out,
     ) -> None:
         self.policy = policy
         self.network = network
-        self.pods = pods
-        self.ns_labels = ns_labels
+        self.index = pods
+        self.pods = pods.all
         self.out = out
         self.families = network_families(network)
         self.base = f"{network.name}|{policy.key}"
@@ -187,12 +223,7 @@ class _PolicyCompiler:
             "network": network.name,
             "nad": ",".join(str(n) for n in nads),
         }
-        sel = policy.pod_selector
-        self.selected = [
-            p
-            for p in pods
-            if p.pod.namespace == policy.namespace and matches(sel, p.pod.labels_dict())
-        ]
+        self.selected = pods.in_namespace(policy.namespace, policy.pod_selector)
         self.pg_key = f"pg|policy|{self.base}"
         self.pg_name = object_name(self.pg_key)
 
@@ -216,7 +247,7 @@ class _PolicyCompiler:
     def _address_set(self, key: str, family: int, ips: Iterable[str]) -> str:
         fkey = f"{key}|v{family}"
         name = f"{object_name(key)}_v{family}"
-        addrs = sorted({ip for ip in ips if ipaddress.ip_address(ip).version == family})
+        addrs = sorted({ip for ip in ips if _family(ip) == family})
         self.out.address_sets[fkey] = AddressSetRow(
             fkey, name, tuple(addrs), _ids(fkey, **self.extra)
         )
@@ -240,20 +271,13 @@ class _PolicyCompiler:
 
     def _peer_pods(self, peer: Peer) -> list[PodOnNetwork]:
         if peer.namespace_selector is None:
-            namespaces = {self.policy.namespace}
+            namespaces = [self.policy.namespace]
         else:
-            sel = peer.namespace_selector
-            namespaces = {
-                p.pod.namespace
-                for p in self.pods
-                if matches(sel, self.ns_labels.get(p.pod.namespace, {}))
-            }
-        return [
-            p
-            for p in self.pods
-            if p.pod.namespace in namespaces
-            and (peer.pod_selector is None or matches(peer.pod_selector, p.pod.labels_dict()))
-        ]
+            namespaces = self.index.namespaces(peer.namespace_selector)
+        found: list[PodOnNetwork] = []
+        for ns in namespaces:
+            found += self.index.in_namespace(ns, peer.pod_selector)
+        return found
 
     def _peer_clause(self, direction: Direction, i: int, rule: Rule) -> str | None:
         """The peers of a rule as one match; "" means no peer matches anything; None: any."""
@@ -359,7 +383,7 @@ class _PolicyCompiler:
         for (proto, number), ips_set in sorted(groups.items()):
             tag = f"{proto.lower()}-{number}"
             key = f"as|{self.base}|egress|{i}|named-{tag}"
-            fams = sorted({ipaddress.ip_address(ip).version for ip in ips_set})
+            fams = sorted({_family(ip) for ip in ips_set})
             dests = [
                 m.address_sets_match(f, "dst", [self._address_set(key, f, ips_set)]) for f in fams
             ]
@@ -443,8 +467,11 @@ def _policy_networks(
 def compile(snapshot: Snapshot) -> DesiredState:
     """The complete desired NB state for ``snapshot``; see the module docstring."""
     networks = {n.nad: n for n in snapshot.networks}
-    pods_by_net = _pods_by_network(snapshot)
     ns_labels = {ns.name: dict(ns.labels) for ns in snapshot.namespaces}
+    pods_by_net = {
+        name: NetworkPods(pods, ns_labels) for name, pods in _pods_by_network(snapshot).items()
+    }
+    no_pods = NetworkPods([], ns_labels)
     out = _Out({}, {}, {})
     isolated: dict[tuple[str, str, Direction], dict[tuple[str, str], PodOnNetwork]] = {}
     statuses: list[PolicyStatus] = [
@@ -458,8 +485,7 @@ def compile(snapshot: Snapshot) -> DesiredState:
             statuses.append(PolicyStatus(policy.key, "skipped", tuple(reasons)))
             continue
         for net_name, (net, nads) in sorted(nets.items()):
-            pods = pods_by_net.get(net_name, [])
-            pc = _PolicyCompiler(policy, net, nads, pods, ns_labels, out)
+            pc = _PolicyCompiler(policy, net, nads, pods_by_net.get(net_name, no_pods), out)
             pc.run()
             for direction in ("Ingress", "Egress"):
                 if direction in policy.policy_types:

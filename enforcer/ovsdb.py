@@ -7,10 +7,12 @@ raw ``transact`` so rows created in it can reference each other by ``uuid-name``
 
 from __future__ import annotations
 
+import codecs
 import errno
 import itertools
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,8 @@ import ovs.stream  # type: ignore[import-untyped]
 
 NB_DB = "OVN_Northbound"
 _CONNECT_TIMEOUT_MS = 10_000
+# What matters for finding where a JSON message ends: braces, quotes, and escapes in strings.
+_TOKENS = re.compile(r'\\.|[{}"]', re.S)
 
 
 class OvsdbError(RuntimeError):
@@ -68,7 +72,8 @@ class OvsdbConnection:
             raise OvsdbError(f"cannot connect to {remote}: {_errno_text(error)}")
         self._stream = stream
         self._buf = ""
-        self._decoder = json.JSONDecoder()
+        self._scan_pos, self._depth, self._in_string = 0, 0, False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -98,23 +103,45 @@ class OvsdbConnection:
                 raise OvsdbError(f"{self.remote}: send failed: {_errno_text(-n)}")
 
     def _recv_message(self) -> dict[str, Any]:
-        decoder = self._decoder
         while True:
-            text = self._buf.lstrip()
-            if text:
+            end = self._message_end()
+            if end is not None:
+                text, self._buf = self._buf[:end], self._buf[end:]
+                self._scan_pos, self._depth, self._in_string = 0, 0, False
                 try:
-                    msg, end = decoder.raw_decode(text)
-                except json.JSONDecodeError:
-                    pass  # incomplete: read more
-                else:
-                    self._buf = text[end:]
-                    if not isinstance(msg, dict):
-                        raise OvsdbError(f"{self.remote}: not a JSON-RPC message: {msg!r:.200}")
-                    return msg
-            self._buf = text + self._read_some()
+                    msg = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise OvsdbError(f"{self.remote}: malformed JSON-RPC message: {e}") from e
+                if not isinstance(msg, dict):
+                    raise OvsdbError(f"{self.remote}: not a JSON-RPC message: {msg!r:.200}")
+                return msg
+            self._buf += self._read_some()
+
+    def _message_end(self) -> int | None:
+        """End of the first complete top-level JSON object in the buffer, scanning only the
+        text not seen before (re-parsing a growing multi-megabyte reply would be quadratic)."""
+        buf = self._buf
+        last = self._scan_pos
+        for m in _TOKENS.finditer(buf, self._scan_pos):
+            last = m.end()
+            t = m.group()
+            if t == '"':
+                self._in_string = not self._in_string
+            elif self._in_string or t[0] == "\\":
+                continue
+            elif t == "{":
+                self._depth += 1
+            elif t == "}":
+                self._depth -= 1
+                if self._depth == 0:
+                    return m.end()
+        # A trailing lone backslash escapes a character that has not arrived yet.
+        tail = len(buf) - 1 if buf.endswith("\\") and last < len(buf) else len(buf)
+        self._scan_pos = max(last, tail)
+        return None
 
     def _read_some(self) -> str:
-        chunks: list[bytes] = []
+        chunks: list[str] = []
         while True:
             self._stream.run()
             error, data = self._stream.recv(1 << 20)
@@ -130,10 +157,10 @@ class OvsdbConnection:
                 raise OvsdbError(f"{self.remote}: receive failed: {_errno_text(error)}")
             if not data:
                 raise OvsdbError(f"{self.remote}: the server closed the connection")
-            chunks.append(data if isinstance(data, bytes) else data.encode())
+            chunks.append(self._utf8.decode(data if isinstance(data, bytes) else data.encode()))
             if len(data) < (1 << 20):
                 break
-        return b"".join(chunks).decode()
+        return "".join(chunks)
 
     # -- RPC --------------------------------------------------------------------------------
 

@@ -147,6 +147,7 @@ done
 
 printf '%s\ngo=%s\n' "$WANTED_VERSIONS" "$GO_VERSION" >"$STAGING/VERSIONS"
 rm -rf "$BIN_DIR"
+chmod 0755 "$STAGING"
 mv "$STAGING" "$BIN_DIR"
 log "built: $BIN_DIR"
 cat "$BIN_DIR/VERSIONS" >&2

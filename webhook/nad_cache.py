@@ -24,6 +24,7 @@ MNP_VERSION = "v1beta1"
 MNP_PLURAL = "multi-networkpolicies"
 # A cache-miss GET runs while the API server waits for our answer (10 s by default).
 MISS_GET_TIMEOUT_SECONDS = 2.0
+RESYNC_SECONDS = 300
 
 
 def object_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -199,7 +200,10 @@ class ClusterSource:
             def call(_v: str = version, _p: str = plural, **kw: Any) -> Any:
                 return self._api.list_cluster_custom_object(MNP_GROUP, _v, _p, **kw)
 
-            informer = shared_informer(_list_adapter(call, kind, self._on_list(kind)))
+            # A periodic relist bounds how long a silently dead watch can leave the cache stale.
+            informer = shared_informer(
+                _list_adapter(call, kind, self._on_list(kind)), resync_period=RESYNC_SECONDS
+            )
             for event in ("ADDED", "MODIFIED"):
                 informer.add_event_handler(event, self._on_put(kind))
             informer.add_event_handler("DELETED", self._on_delete(kind))

@@ -108,6 +108,7 @@ class CertificateReloader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server_context: ssl.SSLContext | None = None
+        self._last_error = ""
 
     @property
     def current(self) -> LoadedCertificate | None:
@@ -122,7 +123,7 @@ class CertificateReloader:
         if not self.poll():
             raise CertificateError(
                 f"cannot serve with certificate {self._files.cert_file} and key "
-                f"{self._files.key_file}: see the log line above; fix the files and restart"
+                f"{self._files.key_file}: {self._last_error}; fix the files and restart"
             )
         assert self._current is not None
         return self._current
@@ -132,13 +133,12 @@ class CertificateReloader:
         try:
             contents = self._files.read()
         except CertificateError as e:
+            self._last_error = str(e)
             # A rotation in progress can briefly remove files; keep serving the old pair.
             if self._seen is not None and self._seen != (b"", b"", None):
                 log.warning("%s; keeping the current certificate", e)
                 self._seen = (b"", b"", None)
                 self._count_failure()
-            elif self._current is None:
-                log.error("%s", e)
             return False
         if contents == self._seen:
             return False
@@ -146,6 +146,7 @@ class CertificateReloader:
         try:
             loaded = build_context(*contents)
         except CertificateError as e:
+            self._last_error = str(e)
             log.warning(
                 "not loading certificate %s / key %s: %s; keeping the current certificate",
                 self._files.cert_file,

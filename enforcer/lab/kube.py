@@ -333,7 +333,20 @@ class KubeControlPlane:
         (pki / "admin.crt").write_bytes(admin.cert)
         _write_private(pki / "admin.key", admin.key)
         # Service-account tokens are signed with this key (ES256) and verified with it.
-        _write_private(pki / "sa.key", _key_pem(_new_key()))
+        sa_key = _new_key()
+        _write_private(
+            pki / "sa.key",
+            sa_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,  # "EC PRIVATE KEY"
+                serialization.NoEncryption(),
+            ),
+        )
+        (pki / "sa.pub").write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
@@ -394,7 +407,7 @@ class KubeControlPlane:
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--client-ca-file={self.ca_file}",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-                f"--service-account-key-file={pki / 'sa.key'}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 # The admin user is in system:masters, which RBAC always allows.
@@ -404,7 +417,7 @@ class KubeControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 # Fewer moving parts at start-up; nothing here needs fairness.
                 "--enable-priority-and-fairness=false",
-                "--v=1",
+                "--v=0",
             ],
         )
         self._record(self._apiserver)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import copy
 
-from enforcer.diff import ACL, AS, PG
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.reconcile import NbTarget, reconcile
 from test_enforcer_support import (
     find,
     lab,
@@ -16,6 +13,10 @@ from test_enforcer_support import (
     pod_manifest,
     snapshot_of,
 )
+
+from enforcer.diff import ACL, AS, PG
+from enforcer.lab.ovn import OvnSandbox
+from enforcer.reconcile import NbTarget, reconcile
 
 A, B, C = "virt-launcher-vma", "virt-launcher-vmb", "virt-launcher-vmc"
 

@@ -69,13 +69,18 @@ def pod_manifest(
 def observed_matrix(
     sandbox: OvnSandbox, snapshot: Snapshot, **kw: Any
 ) -> dict[tuple[str, str, str], bool]:
-    """(src, dst, port) -> delivered, as ovn-trace sees it; pods by name, externals by IP."""
+    """(src, dst, port) -> delivered, as ovn-trace sees it. Pods by name (``name@v6`` for
+    IPv6 probes), addresses outside the cluster by IP."""
     out: dict[tuple[str, str, str], bool] = {}
     for matrix in trace_matrix(sandbox, snapshot, **kw):
         for cell in matrix.cells:
-            src = cell.probe.src.pod.name if cell.probe.src.pod else cell.probe.src.ip
-            dst = cell.probe.dst.pod.name if cell.probe.dst.pod else cell.probe.dst.ip
-            out[(src, dst, str(cell.probe.port))] = cell.observed
+            ends = []
+            for ep in (cell.probe.src, cell.probe.dst):
+                if ep.pod is None:
+                    ends.append(ep.ip)
+                else:
+                    ends.append(ep.pod.name + ("@v6" if ":" in ep.ip else ""))
+            out[(ends[0], ends[1], str(cell.probe.port))] = cell.observed
     return out
 
 

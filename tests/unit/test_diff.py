@@ -136,3 +136,24 @@ def test_duplicate_rows_with_one_key_are_collapsed() -> None:
     state.address_sets.append(replace(dup, uuid="u-dup"))
     p = plan(DESIRED, state)
     assert p.ops == [{"op": "delete", "table": AS, "where": [["_uuid", "==", ["uuid", "u-dup"]]]}]
+
+
+def test_json_rpc_framing_finds_message_ends_across_chunks() -> None:
+    from enforcer.ovsdb import OvsdbConnection
+
+    conn = object.__new__(OvsdbConnection)  # framing only; no socket needed
+    conn._buf, conn._scan_pos, conn._depth, conn._in_string = "", 0, 0, False
+    first = '{"id":1,"result":{"m":"outport == @a && \\"{x}\\" \\\\"}}'
+    second = '{"id":2,"result":[]}'
+    text = first + second
+    ends = []
+    for cut in range(0, len(text), 7):  # arrive in 7-character pieces
+        conn._buf += text[cut : cut + 7]
+        end = conn._message_end()
+        if end is not None:
+            ends.append(conn._buf[:end])
+            conn._buf = conn._buf[end:]
+            conn._scan_pos, conn._depth, conn._in_string = 0, 0, False
+            if conn._message_end() is not None:
+                ends.append(conn._buf)
+    assert ends[0] == first

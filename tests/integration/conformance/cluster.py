@@ -187,10 +187,13 @@ def policy_for(
     return out
 
 
-def step_objects(
-    spec: NetworkSpec, step: Step, nad_namespaces: tuple[str, ...] = NAMESPACES
-) -> list[K8sObject]:
-    """Every object of the cluster at ``step``: the model, its label changes, its policies."""
-    objects = cluster_objects(spec, step.pod_labels, step.namespace_labels, nad_namespaces)
+def step_objects(spec: NetworkSpec, step: Step, with_all_nads: bool = False) -> list[K8sObject]:
+    """Every object of the cluster at ``step``: the model, its label changes, its policies.
+
+    ``with_all_nads`` keeps every namespace's NAD even where the step leaves it out (the
+    tracer needs the full layout to probe pods whose NAD is missing from the step).
+    """
+    nads = NAMESPACES if with_all_nads else step.nad_namespaces
+    objects = cluster_objects(spec, step.pod_labels, step.namespace_labels, nads)
     addresses = pod_addresses(spec, cluster_objects(spec))
     return objects + [policy_for(spec, p, addresses) for p in step.policies]

@@ -58,6 +58,11 @@ class Step:
     pod_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     what: str = ""
+    # Policy "ns/name" -> a phrase its rejection must contain; every other policy of the
+    # step must be admitted (the harness fails on an unexpected rejection).
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    # The namespaces whose NAD exists at this step (a NAD may appear late).
+    nad_namespaces: tuple[str, ...] = NAMESPACES
 
 
 @dataclass(frozen=True)

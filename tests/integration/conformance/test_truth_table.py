@@ -134,3 +134,4 @@ def test_from_pairs_requires_every_pair() -> None:
 def test_probe_prints_port_then_protocol() -> None:
     assert str(Probe(81, "SCTP")) == "81/SCTP"
     assert str(Probe(80)) == "80/TCP"
+    assert str(Probe(80, "UDP", family=6)) == "80/UDP IPv6"

@@ -32,13 +32,14 @@ class TruthTableError(ValueError):
 
 @dataclass(frozen=True, order=True)
 class Probe:
-    """One destination port and protocol that a scenario probes."""
+    """One destination port, protocol and address family that a scenario probes."""
 
     port: int
     protocol: ProbeProtocol = "TCP"
+    family: int = 4
 
     def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
+        return f"{self.port}/{self.protocol}" + ("" if self.family == 4 else f" IPv{self.family}")
 
 
 @dataclass(frozen=True)

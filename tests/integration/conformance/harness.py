@@ -1,0 +1,142 @@
+"""Run scenarios against a real OVN: reconcile the step's objects, ovn-trace, compare.
+
+The EXPECTED side is always a hand-written table from the scenario. The OBSERVED side
+is only ``Cell.observed`` from ``enforcer.lab.trace.trace_matrix`` (what ovn-trace saw);
+the tracer's own reference verdicts (``Cell.expected``) are never used here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from enforcer.lab.ovn import OvnSandbox
+from enforcer.lab.topology import build_topology
+from enforcer.lab.trace import NetworkMatrix, trace_matrix
+from enforcer.reconcile import NbTarget, ReconcileResult, reconcile
+from mnp.connectivity import ProbePort
+from mnp.snapshot import SnapshotBuild, build_snapshot
+
+from .cluster import NetworkSpec, cluster_objects, step_objects
+from .scenarios_layer2 import Scenario, Step
+from .truth_table import Probe, TruthTable, TruthTableError, compare, parse_table, render_diff
+
+Observed = dict[Probe, dict[tuple[str, str], bool]]
+
+
+def observed_cells(matrices: list[NetworkMatrix], network: str) -> Observed:
+    """``trace_matrix`` results as probe -> (source label, destination label) -> delivered."""
+    out: Observed = defaultdict(dict)
+    for matrix in matrices:
+        if matrix.network != network:
+            continue
+        for cell in matrix.cells:
+            p = cell.probe
+            probe = Probe(p.port.port, p.port.protocol, p.src.family)
+            out[probe][(p.src.label, p.dst.label)] = cell.observed
+    return out
+
+
+def observed_table(expected: TruthTable, cells: dict[tuple[str, str], bool]) -> TruthTable:
+    """The observed verdicts for exactly the expected table's cells.
+
+    ovn-trace does not probe a pod towards itself (loopback is ignored, as upstream
+    does), so those cells copy the expected value; any other missing cell is an error.
+    """
+    values: dict[tuple[str, str], bool] = {}
+    missing: list[str] = []
+    for s in expected.sources:
+        for d in expected.destinations:
+            if (s, d) in cells:
+                values[(s, d)] = cells[(s, d)]
+            elif s == d:
+                values[(s, d)] = expected.cells[(s, d)]
+            else:
+                missing.append(f"{s} -> {d}")
+    if missing:
+        raise TruthTableError(
+            f"ovn-trace did not probe {len(missing)} expected pair(s), e.g. {missing[:4]}: "
+            "is the pod on the traced network, and does the probe's family match its addresses?"
+        )
+    return TruthTable(expected.sources, expected.destinations, values)
+
+
+@dataclass
+class StepReport:
+    label: str
+    result: ReconcileResult
+    failures: list[str]
+
+
+class ConformanceLab:
+    """One OVN sandbox with the model's topology built once; scenarios run one after another.
+
+    Each step only reconciles (the enforcer removes the previous scenario's rows) and traces.
+    """
+
+    def __init__(self, sandbox: OvnSandbox, spec: NetworkSpec) -> None:
+        self.sandbox = sandbox
+        self.spec = spec
+        self.target = NbTarget(sandbox.nb_remote)
+        base = build_snapshot(cluster_objects(spec))
+        if base.problems:
+            raise AssertionError(f"the base model has problems: {list(base.problems)}")
+        self.layout = build_topology(sandbox, base.snapshot)
+
+    def admit(self, label: str, step: Step) -> SnapshotBuild:
+        """The step's snapshot; fails unless exactly the expected policies were rejected."""
+        build = build_snapshot(step_objects(self.spec, step))
+        if build.problems:
+            raise AssertionError(f"{label}: the objects have problems: {list(build.problems)}")
+        rejected = dict(build.snapshot.rejected)
+        unexpected = {k: v for k, v in rejected.items() if k not in step.rejected}
+        if unexpected:
+            raise AssertionError(f"{label}: policies rejected by admission: {unexpected}")
+        for key, phrase in step.rejected.items():
+            if key not in rejected:
+                raise AssertionError(f"{label}: policy {key} should be rejected, but was admitted")
+            if not any(phrase in message for message in rejected[key]):
+                raise AssertionError(
+                    f"{label}: policy {key} was rejected without {phrase!r}: {rejected[key]}"
+                )
+        return build
+
+    def run_step(self, label: str, step: Step) -> StepReport:
+        build = self.admit(label, step)
+        result = reconcile(self.target, build.snapshot)
+        # Trace over the full layout, so pods whose NAD is missing at this step are probed too.
+        layout_snapshot = build_snapshot(step_objects(self.spec, step, with_all_nads=True)).snapshot
+        ports = sorted({ProbePort(p.protocol, p.port) for p in step.expect}, key=str)
+        matrices = trace_matrix(self.sandbox, layout_snapshot, ports)
+        observed = observed_cells(matrices, self.spec.network_name)
+        failures: list[str] = []
+        for probe, text in step.expect.items():
+            expected = parse_table(text)
+            got = observed_table(expected, observed.get(probe, {}))
+            if compare(expected, got):
+                failures.append(render_diff(expected, got, title=f"{label} {probe}"))
+        return StepReport(label, result, failures)
+
+    def run(self, scenario: Scenario) -> None:
+        """Every step in order; one assertion listing every differing table."""
+        failures: list[str] = []
+        for i, step in enumerate(scenario.steps, start=1):
+            what = f" ({step.what})" if step.what else ""
+            label = f"{scenario.id} step {i}/{len(scenario.steps)}{what}"
+            report = self.run_step(label, step)
+            if report.failures:
+                failures.append(f"reconcile wrote: {report.result.summary()}")
+                failures += report.failures
+        assert not failures, f"upstream: {scenario.upstream}\n" + "\n\n".join(failures)
+
+
+def for_family(scenario: Scenario, family: int) -> Scenario:
+    """The scenario with every probe moved to ``family`` (same hand tables, same policies)."""
+    steps = tuple(
+        replace(
+            step,
+            expect={Probe(p.port, p.protocol, family): t for p, t in step.expect.items()},
+        )
+        for step in scenario.steps
+    )
+    return replace(scenario, id=f"{scenario.id}-ipv{family}", steps=steps)
