@@ -123,17 +123,26 @@ def test_v1beta2_is_not_served(crds: KubeControlPlane) -> None:
     assert "the server doesn't have a resource type" in result.stderr
 
 
-def test_unknown_fields_are_pruned_and_schema_requires_pod_selector(
-    crds: KubeControlPlane,
-) -> None:
+def test_unknown_fields_are_rejected_or_pruned(crds: KubeControlPlane) -> None:
     spec = copy.deepcopy(POLICY_SPEC)
     spec["ingress"][0]["ports"][0]["bogus"] = 1
-    apply_objects(crds, _policy("pruned", spec))
+    policy = json.dumps(_policy("pruned", spec))
+
+    strict = crds.kubectl("create", "-f", "-", input=policy, check=False)
+    assert strict.returncode == 1
+    assert 'unknown field "bogus"' in strict.stderr
+
+    # Without field validation the structural schema prunes what it does not know.
+    crds.kubectl("create", "--validate=false", "-f", "-", input=policy)
     stored = get_object(crds, "multi-policy", "pruned", NAMESPACE)
     assert stored["spec"] == POLICY_SPEC
 
+
+def test_schema_requires_pod_selector(crds: KubeControlPlane) -> None:
     missing = _policy("no-pod-selector", {"ingress": [{}]})
+
     result = crds.kubectl("create", "-f", "-", input=json.dumps(missing), check=False)
+
     assert result.returncode == 1
     assert result.stderr.strip() == (
         'The MultiNetworkPolicy "no-pod-selector" is invalid: spec.podSelector: Required value'

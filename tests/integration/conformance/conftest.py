@@ -1,8 +1,9 @@
-"""One OVN sandbox and topology per test module, reused by all its scenarios.
+"""One OVN sandbox and topology per network, built once and reused by all its scenarios.
 
-A module declares ``NETWORK = NetworkSpec(...)``; the ``lab`` fixture starts a real
-OVN (a missing binary fails with the Debian packages to install), builds the model's
-switches and ports once, and stops the daemons when the module is done.
+A module declares ``NETWORK = NetworkSpec(...)`` and uses the ``lab`` fixture, or builds
+its own module-scoped fixtures with ``start_lab`` (several networks in one module). A
+missing OVN binary fails with the Debian packages to install; the daemons are stopped
+when the module is done.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from .cluster import NetworkSpec
 from .harness import ConformanceLab
 
 
+def start_lab(spec: NetworkSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
+    sandbox = OvnSandbox(tmp_path_factory.mktemp(f"ovn-{spec.network_name}")).start()
+    try:
+        yield ConformanceLab(sandbox, spec)
+    finally:
+        sandbox.stop()
+
+
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
     spec = getattr(request.module, "NETWORK", None)
@@ -24,8 +33,4 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         raise AssertionError(
             f"{request.module.__name__} uses the `lab` fixture but defines no NETWORK = NetworkSpec(...)"
         )
-    sandbox = OvnSandbox(tmp_path_factory.mktemp(f"ovn-{spec.topology}")).start()
-    try:
-        yield ConformanceLab(sandbox, spec)
-    finally:
-        sandbox.stop()
+    yield from start_lab(spec, tmp_path_factory)

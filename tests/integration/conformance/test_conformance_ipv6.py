@@ -10,6 +10,8 @@ pod whose egress is limited to IPv4 blocks has no IPv6 egress at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from .cluster import NetworkSpec
@@ -63,10 +65,6 @@ z/a    .   .   .   .   .   .   .   .   .
 z/b    .   .   .   .   .   .   .   .   .
 z/c    .   .   .   .   .   .   .   .   .
 """
-
-
-def egress_xa_to(cidr: str) -> Step:
-    raise NotImplementedError  # replaced below; keeps the table next to its policy
 
 
 DUAL_STACK_SCENARIOS = (
@@ -131,12 +129,12 @@ DUAL_STACK_SCENARIOS = (
 
 
 @pytest.fixture(scope="module")
-def ipv6_lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def ipv6_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
     yield from start_lab(IPV6_ONLY, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def dual_lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def dual_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
     yield from start_lab(DUAL_STACK, tmp_path_factory)
 
 
