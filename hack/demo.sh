@@ -18,7 +18,7 @@ trap '$MNP lab down --dir "$lab" >/dev/null 2>&1 || true; rm -rf "$lab"' EXIT
 for case in layer2 localnet; do
   bold "Use case: $case"
   echo "-- policies (examples/$case):"
-  cat examples/$case/*policy*.yaml 2>/dev/null || true
+  cat examples/$case/policies.yaml
   $MNP lab up --dir "$lab" -f examples/$case
   $MNP enforcer --ovn-nb "unix:$lab/nb.sock" --source files -f examples/$case --once
   echo "-- ACLs written by mnp (ovn-nbctl find ACL external_ids:\"mnp.k8s.cni.cncf.io/owner\"=mnp):"

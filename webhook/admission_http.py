@@ -142,16 +142,34 @@ def parse_review(body: bytes) -> AdmissionRequest:
             f"request.operation {json.dumps(operation)} is not one of {', '.join(OPERATIONS)}"
         )
     kind = _field(request, "kind", "request", dict)
+    namespace = _field(request, "namespace", "request", str, required=False) or ""
+    name = _field(request, "name", "request", str, required=False) or ""
     return AdmissionRequest(
         uid=uid,
         operation=operation,
         group=_field(kind, "group", "request.kind", str, required=False) or "",
         kind=_field(kind, "kind", "request.kind", str),
-        namespace=_field(request, "namespace", "request", str, required=False) or "",
-        name=_field(request, "name", "request", str, required=False) or "",
-        obj=request.get("object"),
-        old_obj=request.get("oldObject"),
+        namespace=namespace,
+        name=name,
+        obj=_with_request_identity(request.get("object"), namespace, name),
+        old_obj=_with_request_identity(request.get("oldObject"), namespace, name),
     )
+
+
+def _with_request_identity(obj: Any, namespace: str, name: str) -> Any:
+    """Fill an object's empty namespace/name from the request.
+
+    A bare policy-for name means the policy's own namespace, which a create may carry only in
+    the request (and a generateName create has its name only there). Filling it before the
+    mutating review also keeps it out of the JSON Patch.
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        return obj
+    meta = obj["metadata"]
+    for key, value in (("namespace", namespace), ("name", name)):
+        if value and not meta.get(key):
+            meta[key] = value
+    return obj
 
 
 def denial_message(verdict: Verdict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -213,3 +214,24 @@ def test_bench_floor_only_when_asked() -> None:
     r = floor.post("/bench/floor", json=review_doc({}, uid="f"))
     assert r.json()["response"] == {"uid": "f", "allowed": True}
     assert floor.post("/bench/floor", content=b"[]").status_code == 400
+
+
+def test_namespace_comes_from_the_request_when_the_object_has_none() -> None:
+    # A create may carry the namespace only in the request; a bare policy-for name must then
+    # resolve there (ns1/blue), not in "default", and the patch must not add metadata.
+    obj = policy()
+    del obj["metadata"]["namespace"]
+    client = _client(SnapshotSource([NAD]))
+    assert client.post("/validate", json=review_doc(obj)).json()["response"] == {
+        "uid": "u",
+        "allowed": True,
+    }
+    patched = client.post("/mutate", json=review_doc(obj)).json()["response"]
+    ops = json.loads(base64.b64decode(patched["patch"]))
+    assert ops == [
+        {
+            "op": "replace",
+            "path": "/metadata/annotations/k8s.v1.cni.cncf.io~1policy-for",
+            "value": "ns1/blue",
+        }
+    ]

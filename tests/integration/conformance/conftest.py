@@ -18,7 +18,9 @@ from .cluster import NetworkSpec
 from .harness import ConformanceLab
 
 
-def start_lab(spec: NetworkSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
+def start_lab(
+    spec: NetworkSpec, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConformanceLab]:
     sandbox = OvnSandbox(tmp_path_factory.mktemp(f"ovn-{spec.network_name}")).start()
     try:
         yield ConformanceLab(sandbox, spec)
@@ -27,10 +29,13 @@ def start_lab(spec: NetworkSpec, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConformanceLab]:
+def lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConformanceLab]:
     spec = getattr(request.module, "NETWORK", None)
     if not isinstance(spec, NetworkSpec):
         raise AssertionError(
-            f"{request.module.__name__} uses the `lab` fixture but defines no NETWORK = NetworkSpec(...)"
+            f"{request.module.__name__} uses the `lab` fixture but defines no "
+            "NETWORK = NetworkSpec(...)"
         )
     yield from start_lab(spec, tmp_path_factory)

@@ -22,9 +22,12 @@ network does not have).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from .truth_table import Probe
 
@@ -73,8 +76,11 @@ class Scenario:
     note: str = ""
 
 
-def policy(namespace: str, name: str, spec: dict[str, Any]) -> PolicyObject:
-    """A MultiNetworkPolicy object; the harness adds the policy-for annotation."""
+def policy(namespace: str, name: str, spec: str | dict[str, Any]) -> PolicyObject:
+    """A MultiNetworkPolicy object, its spec written as YAML; the harness adds policy-for."""
+    if isinstance(spec, str):
+        spec = yaml.safe_load(textwrap.dedent(spec))
+        assert isinstance(spec, dict), f"policy {namespace}/{name}: the spec must be a mapping"
     return {
         "apiVersion": "k8s.cni.cncf.io/v1beta1",
         "kind": "MultiNetworkPolicy",
@@ -92,58 +98,62 @@ def only(step: Step) -> tuple[Step]:
 DENY_INGRESS_X = policy(
     "x",
     "deny-ingress",
-    {
-        "podSelector": {},
-        "policyTypes": ["Ingress"],
-        "ingress": [],
-    },
+    """
+                     podSelector: {}
+                     policyTypes: [Ingress]
+                     ingress: []
+                     """,
 )
 DENY_ALL_X = policy(
     "x",
     "deny-all",
-    {
-        "podSelector": {},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [],
-        "egress": [],
-    },
+    """
+                 podSelector: {}
+                 policyTypes: [Ingress, Egress]
+                 ingress: []
+                 egress: []
+                 """,
 )
 XA_FROM_NS_Y_TCP81 = policy(
     "x",
     "allow-client-a-via-ns-selector",
-    {
-        "podSelector": {"matchLabels": {"pod": "a"}},
-        "policyTypes": ["Ingress"],
-        "ingress": [
-            {
-                "from": [{"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}}}],
-                "ports": [{"port": 81, "protocol": "TCP"}],
-            }
-        ],
-    },
+    """
+                         podSelector:
+                           matchLabels: {pod: a}
+                         policyTypes: [Ingress]
+                         ingress:
+                         - from:
+                           - namespaceSelector:
+                               matchLabels: {kubernetes.io/metadata.name: y}
+                           ports:
+                           - {port: 81, protocol: TCP}
+                         """,
 )
 XA_FROM_NS_Y_TCP80 = policy(
     "x",
     "allow-client-a-via-ns-selector-80",
-    {
-        "podSelector": {"matchLabels": {"pod": "a"}},
-        "policyTypes": ["Ingress"],
-        "ingress": [
-            {
-                "from": [{"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}}}],
-                "ports": [{"port": 80, "protocol": "TCP"}],
-            }
-        ],
-    },
+    """
+                         podSelector:
+                           matchLabels: {pod: a}
+                         policyTypes: [Ingress]
+                         ingress:
+                         - from:
+                           - namespaceSelector:
+                               matchLabels: {kubernetes.io/metadata.name: y}
+                           ports:
+                           - {port: 80, protocol: TCP}
+                         """,
 )
 ALLOW_ALL_INGRESS_X = policy(
     "x",
     "allow-all",
-    {
-        "podSelector": {"matchLabels": {}},
-        "policyTypes": ["Ingress"],
-        "ingress": [{}],
-    },
+    """
+                          podSelector:
+                            matchLabels: {}
+                          policyTypes: [Ingress]
+                          ingress:
+                          - {}
+                          """,
 )
 
 
@@ -151,20 +161,17 @@ ALLOW_ALL_INGRESS_X = policy(
 XA_FROM_YA = policy(
     "x",
     "allow-ns-y-pod-a-via-namespace-pod-selector",
-    {
-        "podSelector": {"matchLabels": {"pod": "a"}},
-        "policyTypes": ["Ingress"],
-        "ingress": [
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}},
-                        "podSelector": {"matchLabels": {"pod": "a"}},
-                    }
-                ],
-            }
-        ],
-    },
+    """
+                 podSelector:
+                   matchLabels: {pod: a}
+                 policyTypes: [Ingress]
+                 ingress:
+                 - from:
+                   - namespaceSelector:
+                       matchLabels: {kubernetes.io/metadata.name: y}
+                     podSelector:
+                       matchLabels: {pod: a}
+                 """,
 )
 
 
@@ -186,7 +193,15 @@ def xa_from_ns_y_on_port(protocol: str, port: int) -> PolicyObject:
 
 
 def deny_ingress_x_named(name: str) -> PolicyObject:
-    return policy("x", name, {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []})
+    return policy(
+        "x",
+        name,
+        """
+               podSelector: {}
+               policyTypes: [Ingress]
+               ingress: []
+               """,
+    )
 
 
 # --- Tables used by more than one scenario (still written out by hand) ----------------
@@ -355,11 +370,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "x-a-allows-x-b",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b}
+                        """,
                     ),
                 ),
             )
@@ -389,11 +408,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-all-to-a",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"from": [{"podSelector": {}, "namespaceSelector": {}}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector: {}
+                            namespaceSelector: {}
+                        """,
                     ),
                 ),
             )
@@ -409,11 +432,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-from-another-ns",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {}}}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {}
+                        """,
                     ),
                 ),
             )
@@ -430,17 +457,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-ns-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}}}
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                        """,
                     ),
                 ),
             )
@@ -456,27 +481,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "x-a-allows-x-b",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "podSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": "pod",
-                                                        "operator": "In",
-                                                        "values": ["b"],
-                                                    },
-                                                ]
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchExpressions:
+                              - key: pod
+                                operator: In
+                                values: [b]
+                        """,
                     ),
                 ),
             )
@@ -492,27 +508,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-match-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": NS_NAME_LABEL,
-                                                        "operator": "In",
-                                                        "values": ["y"],
-                                                    },
-                                                ]
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchExpressions:
+                              - key: kubernetes.io/metadata.name
+                                operator: In
+                                values: [y]
+                        """,
                     ),
                 ),
             )
@@ -541,28 +548,20 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-match-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": NS_NAME_LABEL,
-                                                        "operator": "NotIn",
-                                                        "values": ["x"],
-                                                    },
-                                                ]
-                                            }
-                                        },
-                                        {"podSelector": {"matchLabels": {"pod": "b"}}},
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchExpressions:
+                              - key: kubernetes.io/metadata.name
+                                operator: NotIn
+                                values: [x]
+                          - podSelector:
+                              matchLabels: {pod: b}
+                        """,
                     ),
                 ),
             )
@@ -591,28 +590,20 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-podselector-and-nsselector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": NS_NAME_LABEL,
-                                                        "operator": "NotIn",
-                                                        "values": ["x"],
-                                                    },
-                                                ]
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "b"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchExpressions:
+                              - key: kubernetes.io/metadata.name
+                                operator: NotIn
+                                values: [x]
+                            podSelector:
+                              matchLabels: {pod: b}
+                        """,
                     ),
                 ),
             )
@@ -641,36 +632,23 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-z-pod-b-c",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": NS_NAME_LABEL,
-                                                        "operator": "NotIn",
-                                                        "values": ["x"],
-                                                    },
-                                                ]
-                                            },
-                                            "podSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": "pod",
-                                                        "operator": "In",
-                                                        "values": ["b", "c"],
-                                                    },
-                                                ]
-                                            },
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchExpressions:
+                              - key: kubernetes.io/metadata.name
+                                operator: NotIn
+                                values: [x]
+                            podSelector:
+                              matchExpressions:
+                              - key: pod
+                                operator: In
+                                values: [b, c]
+                        """,
                     ),
                 ),
             )
@@ -699,18 +677,17 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-x-pod-b-c",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"podSelector": {"matchLabels": {"pod": "b"}}},
-                                        {"podSelector": {"matchLabels": {"pod": "c"}}},
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b}
+                          - podSelector:
+                              matchLabels: {pod: c}
+                        """,
                     ),
                 ),
             )
@@ -727,22 +704,17 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-pod-a-via-namespace-pod-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "y"}
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "a"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
                     ),
                 ),
             )
@@ -784,12 +756,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-all",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            # No protocol: defaulted to TCP, as the API server does for NetworkPolicy.
-                            "ingress": [{"ports": [{"port": "serve-81-tcp"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: serve-81-tcp}  # no protocol: defaulted to TCP
+                        """,
                     ),
                 ),
             )
@@ -805,18 +779,17 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-ns-selector-80",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}}}
-                                    ],
-                                    "ports": [{"port": "serve-80-tcp", "protocol": "TCP"}],
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                          ports:
+                          - {port: serve-80-tcp, protocol: TCP}
+                        """,
                     ),
                 ),
             )
@@ -832,11 +805,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-egress",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{"ports": [{"port": "serve-80-tcp"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Egress]
+                        egress:
+                        - ports:
+                          - {port: serve-80-tcp}
+                        """,
                     ),
                 ),
             )
@@ -852,11 +828,13 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-all-mutate-to-deny-all",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - {}
+                        """,
                     ),
                 ),
                 what="allow all",
@@ -867,11 +845,12 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-all-mutate-to-deny-all",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
                     ),
                 ),
                 what="the same policy updated to deny all",
@@ -888,17 +867,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-ns-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"namespaceSelector": {"matchLabels": {"ns2": "updated"}}}
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {ns2: updated}
+                        """,
                     ),
                 ),
                 what="no namespace has ns2=updated yet",
@@ -909,17 +886,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-ns-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"namespaceSelector": {"matchLabels": {"ns2": "updated"}}}
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {ns2: updated}
+                        """,
                     ),
                 ),
                 namespace_labels={"y": {"ns2": "updated"}},
@@ -937,24 +912,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-pod-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "podSelector": {
-                                                "matchLabels": {
-                                                    "pod": "b",
-                                                    "pod2": "updated",
-                                                }
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b, pod2: updated}
+                        """,
                     ),
                 ),
                 what="no pod has pod2=updated yet",
@@ -965,24 +931,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-pod-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "podSelector": {
-                                                "matchLabels": {
-                                                    "pod": "b",
-                                                    "pod2": "updated",
-                                                }
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b, pod2: updated}
+                        """,
                     ),
                 ),
                 pod_labels={"x/b": {"pod2": "updated"}},
@@ -1013,11 +970,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "deny-empty-policy",
-                        {
-                            "podSelector": {},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"from": [{"podSelector": {"matchLabels": {}}}]}],
-                        },
+                        """
+                        podSelector: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {}
+                        """,
                     ),
                 ),
             )
@@ -1033,11 +993,12 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "deny-ingress-via-label-selector",
-                        {
-                            "podSelector": {"matchLabels": {"target": "isolated"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {target: isolated}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
                     ),
                 ),
                 what="no pod has target=isolated yet",
@@ -1048,11 +1009,12 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "deny-ingress-via-label-selector",
-                        {
-                            "podSelector": {"matchLabels": {"target": "isolated"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {target: isolated}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
                     ),
                 ),
                 pod_labels={"x/a": {"target": "isolated"}},
@@ -1070,11 +1032,12 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "deny-egress-pod-a",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress: []
+                        """,
                     ),
                 ),
             )
@@ -1090,11 +1053,11 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "deny-egress-ns-x",
-                        {
-                            "podSelector": {},
-                            "policyTypes": ["Egress"],
-                            "egress": [],
-                        },
+                        """
+                        podSelector: {}
+                        policyTypes: [Egress]
+                        egress: []
+                        """,
                     ),
                 ),
             )
@@ -1107,7 +1070,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             Step(
                 {
                     TCP80: INGRESS_TO_XA_ONLY_FROM_XB,
-                    # ExpectAllIngress(x/a, false); ExpectAllEgress(x/a, false); Expect(x/b, x/a, true)
+                    # ExpectAllIngress(x/a); ExpectAllEgress(x/a); Expect(x/b, x/a, true)
                     TCP81: """
                   x/a x/b x/c y/a y/b y/c z/a z/b z/c
             x/a    X   X   X   X   X   X   X   X   X
@@ -1125,13 +1088,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-pod-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress", "Ingress"],
-                            "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}],
-                            # No protocol: defaulted to TCP.
-                            "egress": [{"ports": [{"port": 80}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress, Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b}
+                        egress:
+                        - ports:
+                          - {port: 80}  # no protocol: defaulted to TCP
+                        """,
                     ),
                 ),
             )
@@ -1161,62 +1129,47 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-to-ns-y-pod-a",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [
-                                {
-                                    "to": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "y"}
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "a"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
                     ),
                     policy(
                         "y",
                         "allow-from-xa-on-ya-match-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "x"}
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "a"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: x}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
                     ),
                     policy(
                         "y",
                         "allow-from-xa-on-yb-match-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "b"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "x"}
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "a"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: b}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: x}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
                     ),
                 ),
             )
@@ -1246,22 +1199,17 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-to-ns-y-pod-a",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [
-                                {
-                                    "to": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchLabels": {NS_NAME_LABEL: "y"}
-                                            },
-                                            "podSelector": {"matchLabels": {"pod": "a"}},
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
                     ),
                 ),
             )
@@ -1269,7 +1217,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "ingress-any-port-of-one-protocol",
-        "should enforce ingress policy allowing any port traffic to a server on a specific protocol",
+        "should enforce ingress policy allowing any port traffic to a server on a specific "
+        "protocol",
         only(
             Step(
                 {TCP80: ALL_ALLOWED, UDP80: INGRESS_TO_XA_BLOCKED},
@@ -1277,11 +1226,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ingress-by-proto",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"protocol": "TCP"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {protocol: TCP}
+                        """,
                     ),
                 ),
             )
@@ -1297,11 +1249,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ingress-port-80",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"port": 80}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: 80}
+                        """,
                     ),
                 ),
                 what="only port 80 is allowed",
@@ -1312,20 +1267,25 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ingress-port-80",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"port": 80}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: 80}
+                        """,
                     ),
                     policy(
                         "x",
                         "allow-ingress",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - {}
+                        """,
                     ),
                 ),
                 what="an allow-all ingress policy is added",
@@ -1342,11 +1302,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-egress-port-80",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{"ports": [{"port": 80}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Egress]
+                        egress:
+                        - ports:
+                          - {port: 80}
+                        """,
                     ),
                 ),
                 what="only port 80 is allowed out",
@@ -1357,20 +1320,25 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-egress-port-80",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{"ports": [{"port": 80}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Egress]
+                        egress:
+                        - ports:
+                          - {port: 80}
+                        """,
                     ),
                     policy(
                         "x",
                         "allow-egress",
-                        {
-                            "podSelector": {"matchLabels": {}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {}
+                        policyTypes: [Egress]
+                        egress:
+                        - {}
+                        """,
                     ),
                 ),
                 what="an allow-all egress policy is added",
@@ -1408,11 +1376,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-cidr-egress-rule",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{"to": [{"ipBlock": {"cidr": "{host:y/b}"}}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock: {cidr: '{host:y/b}'}
+                        """,
                     ),
                 ),
             )
@@ -1428,22 +1399,16 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-cidr-egress-rule",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [
-                                {
-                                    "to": [
-                                        {
-                                            "ipBlock": {
-                                                "cidr": "{large:x/b}",
-                                                "except": ["{host:x/b}"],
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock:
+                              cidr: '{large:x/b}'
+                              except: ['{host:x/b}']
+                        """,
                     ),
                 ),
             )
@@ -1459,22 +1424,16 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-cidr-egress-rule",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [
-                                {
-                                    "to": [
-                                        {
-                                            "ipBlock": {
-                                                "cidr": "{large:x/b}",
-                                                "except": ["{host:x/b}"],
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock:
+                              cidr: '{large:x/b}'
+                              except: ['{host:x/b}']
+                        """,
                     ),
                 ),
                 what="a large CIDR except x/b",
@@ -1499,11 +1458,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-cidr-egress-rule",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{"to": [{"ipBlock": {"cidr": "{host:x/b}"}}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock: {cidr: '{host:x/b}'}
+                        """,
                     ),
                 ),
                 what="the policy updated to allow exactly x/b",
@@ -1521,11 +1483,13 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-egress-for-target",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - {}
+                        """,
                     ),
                 ),
                 what="allow all egress from x/a",
@@ -1536,20 +1500,23 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-egress-for-target",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [{}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - {}
+                        """,
                     ),
                     policy(
                         "x",
                         "deny-ingress-via-label-selector",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
                     ),
                 ),
                 what="deny all ingress to x/a added",
@@ -1583,11 +1550,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-only-sctp-ingress-on-port-81",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"port": 81, "protocol": "SCTP"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: 81, protocol: SCTP}
+                        """,
                     ),
                 ),
             )
@@ -1604,11 +1574,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-only-sctp-ingress-on-port-80",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"port": 80, "protocol": "SCTP"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: 80, protocol: SCTP}
+                        """,
                     ),
                 ),
             )
@@ -1624,11 +1597,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-only-udp-ingress-on-port-81",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [{"ports": [{"port": 81, "protocol": "UDP"}]}],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - ports:
+                          - {port: 81, protocol: UDP}
+                        """,
                     ),
                 ),
             )
@@ -1645,17 +1621,15 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-client-a-via-ns-selector-for-immutable-ns-label",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Ingress"],
-                            "ingress": [
-                                {
-                                    "from": [
-                                        {"namespaceSelector": {"matchLabels": {NS_NAME_LABEL: "y"}}}
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                        """,
                     ),
                 ),
             )
@@ -1685,27 +1659,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                     policy(
                         "x",
                         "allow-ns-y-match-selector-for-immutable-ns-label",
-                        {
-                            "podSelector": {"matchLabels": {"pod": "a"}},
-                            "policyTypes": ["Egress"],
-                            "egress": [
-                                {
-                                    "to": [
-                                        {
-                                            "namespaceSelector": {
-                                                "matchExpressions": [
-                                                    {
-                                                        "key": NS_NAME_LABEL,
-                                                        "operator": "NotIn",
-                                                        "values": ["y"],
-                                                    },
-                                                ]
-                                            }
-                                        }
-                                    ]
-                                }
-                            ],
-                        },
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - namespaceSelector:
+                              matchExpressions:
+                              - key: kubernetes.io/metadata.name
+                                operator: NotIn
+                                values: [y]
+                        """,
                     ),
                 ),
             )

@@ -57,14 +57,20 @@ SCENARIOS = (
     Scenario(
         "ipamless-default-deny-ingress",
         "should support a 'default-deny-ingress' policy (no peers at all; both families)",
-        (Step({V4_80: INGRESS_TO_X_BLOCKED, V6_80: INGRESS_TO_X_BLOCKED},
-              BY_ID["default-deny-ingress"].steps[0].policies),),
+        (
+            Step(
+                {V4_80: INGRESS_TO_X_BLOCKED, V6_80: INGRESS_TO_X_BLOCKED},
+                BY_ID["default-deny-ingress"].steps[0].policies,
+            ),
+        ),
     ),
     Scenario(
         "ipamless-ingress-from-ipblock-of-namespace-y",
         "x accepts only y's /28; no IPv6 block, so IPv6 ingress to x is blocked",
-        (Step({
-            V4_80: """
+        (
+            Step(
+                {
+                    V4_80: """
                   x/a x/b x/c y/a y/b y/c z/a z/b z/c
             x/a    X   X   X   .   .   .   .   .   .
             x/b    X   X   X   .   .   .   .   .   .
@@ -76,20 +82,31 @@ SCENARIOS = (
             z/b    X   X   X   .   .   .   .   .   .
             z/c    X   X   X   .   .   .   .   .   .
             """,
-            V6_80: INGRESS_TO_X_BLOCKED,
-        }, (
-            policy("x", "allow-from-y-block", {
-                "podSelector": {},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.100.32/28"}}]}],
-            }),
-        )),),
+                    V6_80: INGRESS_TO_X_BLOCKED,
+                },
+                (
+                    policy(
+                        "x",
+                        "allow-from-y-block",
+                        """
+                        podSelector: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - ipBlock: {cidr: 192.168.100.32/28}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "ipamless-egress-ipblock-except",
         "x/a may reach the whole /24 except z's /28 (IPv4), and nothing over IPv6",
-        (Step({
-            V4_80: """
+        (
+            Step(
+                {
+                    V4_80: """
                   x/a x/b x/c y/a y/b y/c z/a z/b z/c
             x/a    .   .   .   .   .   .   X   X   X
             x/b    .   .   .   .   .   .   .   .   .
@@ -101,31 +118,60 @@ SCENARIOS = (
             z/b    .   .   .   .   .   .   .   .   .
             z/c    .   .   .   .   .   .   .   .   .
             """,
-            V6_80: EGRESS_FROM_XA_BLOCKED,
-        }, (
-            policy("x", "egress-except-z", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [{"ipBlock": {
-                    "cidr": "192.168.100.0/24", "except": ["192.168.100.48/28"],
-                }}]}],
-            }),
-        )),),
+                    V6_80: EGRESS_FROM_XA_BLOCKED,
+                },
+                (
+                    policy(
+                        "x",
+                        "egress-except-z",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock:
+                              cidr: 192.168.100.0/24
+                              except: [192.168.100.48/28]
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "ipamless-allow-all-covers-both-families",
         "deny-ingress in x plus allow-all to x/a: x/a is open over IPv4 AND IPv6",
-        (Step({
-            V4_80: BY_ID["ingress-allowed-for-a-target"].steps[0].expect[Probe(80)],
-            V6_80: BY_ID["ingress-allowed-for-a-target"].steps[0].expect[Probe(80)],
-        }, (
-            policy("x", "deny-all", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}),
-            policy("x", "allow-all-to-a", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Ingress"],
-                "ingress": [{}],
-            }),
-        )),),
+        (
+            Step(
+                {
+                    V4_80: BY_ID["ingress-allowed-for-a-target"].steps[0].expect[Probe(80)],
+                    V6_80: BY_ID["ingress-allowed-for-a-target"].steps[0].expect[Probe(80)],
+                },
+                (
+                    policy(
+                        "x",
+                        "deny-all",
+                        """
+                        podSelector: {}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
+                    ),
+                    policy(
+                        "x",
+                        "allow-all-to-a",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - {}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "ipamless-egress-to-cidr",
@@ -138,13 +184,26 @@ SCENARIOS = (
     Scenario(
         "ipamless-selector-peer-is-rejected",
         "a podSelector peer on an IPAM-less network is rejected, so nothing is isolated",
-        (Step({V4_80: ALL_ALLOWED, V6_80: ALL_ALLOWED}, (
-            policy("x", "selector-peer", {
-                "podSelector": {},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}],
-            }),
-        ), rejected={"x/selector-peer": "IPAM-less networks can only have `ipBlock` peers"}),),
+        (
+            Step(
+                {V4_80: ALL_ALLOWED, V6_80: ALL_ALLOWED},
+                (
+                    policy(
+                        "x",
+                        "selector-peer",
+                        """
+                        podSelector: {}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - podSelector:
+                              matchLabels: {pod: b}
+                        """,
+                    ),
+                ),
+                rejected={"x/selector-peer": "IPAM-less networks can only have `ipBlock` peers"},
+            ),
+        ),
     ),
 )
 

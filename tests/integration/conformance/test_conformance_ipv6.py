@@ -34,7 +34,10 @@ IPV6_ONLY = NetworkSpec(
     topology="layer2", network_name="l2v6", nad_name="l2v6", subnets="fd00:200::/64"
 )
 DUAL_STACK = NetworkSpec(
-    topology="layer2", network_name="l2dual", nad_name="l2dual", subnets="10.210.0.0/16,fd00:210::/64"
+    topology="layer2",
+    network_name="l2dual",
+    nad_name="l2dual",
+    subnets="10.210.0.0/16,fd00:210::/64",
 )
 
 IPV6_SUBSET = tuple(
@@ -71,59 +74,118 @@ DUAL_STACK_SCENARIOS = (
     Scenario(
         "dual-stack-default-deny-ingress",
         "should support a 'default-deny-ingress' policy (both families)",
-        (Step({V4_80: INGRESS_TO_X_BLOCKED, V6_80: INGRESS_TO_X_BLOCKED}, (
-            policy("x", "deny-ingress", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}),
-        )),),
+        (
+            Step(
+                {V4_80: INGRESS_TO_X_BLOCKED, V6_80: INGRESS_TO_X_BLOCKED},
+                (
+                    policy(
+                        "x",
+                        "deny-ingress",
+                        """
+                        podSelector: {}
+                        policyTypes: [Ingress]
+                        ingress: []
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "dual-stack-pod-and-ns-selector",
         "only y/a reaches x/a, by pod and namespace selector (both families)",
-        (Step({V4_80: INGRESS_TO_XA_ONLY_FROM_YA, V6_80: INGRESS_TO_XA_ONLY_FROM_YA}, (
-            policy("x", "allow-ns-y-pod-a", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "y"}},
-                    "podSelector": {"matchLabels": {"pod": "a"}},
-                }]}],
-            }),
-        )),),
+        (
+            Step(
+                {V4_80: INGRESS_TO_XA_ONLY_FROM_YA, V6_80: INGRESS_TO_XA_ONLY_FROM_YA},
+                (
+                    policy(
+                        "x",
+                        "allow-ns-y-pod-a",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Ingress]
+                        ingress:
+                        - from:
+                          - namespaceSelector:
+                              matchLabels: {kubernetes.io/metadata.name: y}
+                            podSelector:
+                              matchLabels: {pod: a}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "dual-stack-egress-to-ipv4-cidr",
         "egress to y/b's IPv4 address only: IPv6 egress of x/a is blocked entirely",
-        (Step({V4_80: ONLY_XA_TO_YB, V6_80: EGRESS_FROM_XA_BLOCKED}, (
-            policy("x", "allow-client-a-via-cidr-egress-rule", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [{"ipBlock": {"cidr": "{host4:y/b}"}}]}],
-            }),
-        )),),
+        (
+            Step(
+                {V4_80: ONLY_XA_TO_YB, V6_80: EGRESS_FROM_XA_BLOCKED},
+                (
+                    policy(
+                        "x",
+                        "allow-client-a-via-cidr-egress-rule",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock: {cidr: '{host4:y/b}'}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "dual-stack-egress-to-ipv6-cidr",
         "egress to y/b's IPv6 address only: IPv4 egress of x/a is blocked entirely",
-        (Step({V4_80: EGRESS_FROM_XA_BLOCKED, V6_80: ONLY_XA_TO_YB}, (
-            policy("x", "allow-client-a-via-cidr-egress-rule", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [{"ipBlock": {"cidr": "{host6:y/b}"}}]}],
-            }),
-        )),),
+        (
+            Step(
+                {V4_80: EGRESS_FROM_XA_BLOCKED, V6_80: ONLY_XA_TO_YB},
+                (
+                    policy(
+                        "x",
+                        "allow-client-a-via-cidr-egress-rule",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock: {cidr: '{host6:y/b}'}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
     Scenario(
         "dual-stack-egress-to-both-cidrs",
         "egress to both of y/b's addresses, one ipBlock each",
-        (Step({V4_80: ONLY_XA_TO_YB, V6_80: ONLY_XA_TO_YB}, (
-            policy("x", "allow-client-a-via-cidr-egress-rule", {
-                "podSelector": {"matchLabels": {"pod": "a"}},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [
-                    {"ipBlock": {"cidr": "{host4:y/b}"}},
-                    {"ipBlock": {"cidr": "{host6:y/b}"}},
-                ]}],
-            }),
-        )),),
+        (
+            Step(
+                {V4_80: ONLY_XA_TO_YB, V6_80: ONLY_XA_TO_YB},
+                (
+                    policy(
+                        "x",
+                        "allow-client-a-via-cidr-egress-rule",
+                        """
+                        podSelector:
+                          matchLabels: {pod: a}
+                        policyTypes: [Egress]
+                        egress:
+                        - to:
+                          - ipBlock: {cidr: '{host4:y/b}'}
+                          - ipBlock: {cidr: '{host6:y/b}'}
+                        """,
+                    ),
+                ),
+            ),
+        ),
     ),
 )
 

@@ -15,14 +15,16 @@ from .scenarios_layer2 import ALL_ALLOWED, DENY_INGRESS_X, SCENARIOS, TCP80, Sce
 
 pytestmark = pytest.mark.integration
 
-NETWORK = NetworkSpec(topology="layer2", network_name="l2net", nad_name="l2net", subnets="10.200.0.0/16")
+NETWORK = NetworkSpec(
+    topology="layer2", network_name="l2net", nad_name="l2net", subnets="10.200.0.0/16"
+)
 
 
 def test_every_upstream_scenario_is_ported() -> None:
     # network_policy.go: 42 TCP scenarios, 3 UDP, 3 SCTP.
     assert len(SCENARIOS) == 48
-    assert sum(s.id.startswith("udp-") and "policy" not in s.id for s in SCENARIOS) == 3
-    assert sum(s.id.startswith("sctp-") and s.upstream.startswith("SCTP:") for s in SCENARIOS) == 3
+    assert sum(s.upstream.startswith("UDP:") for s in SCENARIOS) == 3
+    assert sum(s.upstream.startswith("SCTP:") for s in SCENARIOS) == 3
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)

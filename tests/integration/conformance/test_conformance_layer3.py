@@ -20,7 +20,9 @@ NETWORK = NetworkSpec(
     network_name="l3net",
     nad_name="l3net",
     subnets="10.128.0.0/16/24",
-    nodes={f"{ns}/{pod}": ("node-2" if pod == "b" else "node-1") for ns in NAMESPACES for pod in "abc"},
+    nodes={
+        f"{ns}/{pod}": ("node-2" if pod == "b" else "node-1") for ns in NAMESPACES for pod in "abc"
+    },
 )
 
 SUBSET = tuple(

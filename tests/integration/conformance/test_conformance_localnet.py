@@ -47,7 +47,8 @@ EXTERNAL_DATABASE = Scenario(
             # Columns 203.0.113.1 and .128: the tracer's representative addresses of the
             # two ipBlocks below. x/a may reach 203.0.113.0/24 except the lower /25 (so
             # .128, not .1) and no pod; y/a only the lower /25 (so .1, not .128), on 5432.
-            {TCP5432: """
+            {
+                TCP5432: """
                   x/a x/b x/c y/a y/b y/c z/a z/b z/c 203.0.113.1 203.0.113.128
             x/a    X   X   X   X   X   X   X   X   X       X           .
             x/b    .   .   .   .   .   .   .   .   .       .           .
@@ -58,29 +59,45 @@ EXTERNAL_DATABASE = Scenario(
             z/a    .   .   .   .   .   .   .   .   .       .           .
             z/b    .   .   .   .   .   .   .   .   .       .           .
             z/c    .   .   .   .   .   .   .   .   .       .           .
-            """},
+            """
+            },
             (
-                policy("x", "allow-database", {
-                    "podSelector": {"matchLabels": {"pod": "a"}},
-                    "policyTypes": ["Egress"],
-                    "egress": [{
-                        "to": [{"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.0/25"]}}],
-                        "ports": [{"protocol": "TCP", "port": 5432}],
-                    }],
-                }),
-                policy("y", "allow-lower-database", {
-                    "podSelector": {"matchLabels": {"pod": "a"}},
-                    "policyTypes": ["Egress"],
-                    "egress": [{
-                        "to": [{"ipBlock": {"cidr": "203.0.113.0/25"}}],
-                        "ports": [{"protocol": "TCP", "port": 5432}],
-                    }],
-                }),
+                policy(
+                    "x",
+                    "allow-database",
+                    """
+                    podSelector:
+                      matchLabels: {pod: a}
+                    policyTypes: [Egress]
+                    egress:
+                    - to:
+                      - ipBlock:
+                          cidr: 203.0.113.0/24
+                          except: [203.0.113.0/25]
+                      ports:
+                      - {protocol: TCP, port: 5432}
+                    """,
+                ),
+                policy(
+                    "y",
+                    "allow-lower-database",
+                    """
+                    podSelector:
+                      matchLabels: {pod: a}
+                    policyTypes: [Egress]
+                    egress:
+                    - to:
+                      - ipBlock: {cidr: 203.0.113.0/25}
+                      ports:
+                      - {protocol: TCP, port: 5432}
+                    """,
+                ),
             ),
         ),
         Step(
             # Same destinations on another port: the rules name 5432 only.
-            {Probe(80, "TCP"): """
+            {
+                Probe(80, "TCP"): """
                   x/a x/b x/c y/a y/b y/c z/a z/b z/c 203.0.113.1 203.0.113.128
             x/a    X   X   X   X   X   X   X   X   X       X           X
             x/b    .   .   .   .   .   .   .   .   .       .           .
@@ -91,24 +108,39 @@ EXTERNAL_DATABASE = Scenario(
             z/a    .   .   .   .   .   .   .   .   .       .           .
             z/b    .   .   .   .   .   .   .   .   .       .           .
             z/c    .   .   .   .   .   .   .   .   .       .           .
-            """},
+            """
+            },
             (
-                policy("x", "allow-database", {
-                    "podSelector": {"matchLabels": {"pod": "a"}},
-                    "policyTypes": ["Egress"],
-                    "egress": [{
-                        "to": [{"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.0/25"]}}],
-                        "ports": [{"protocol": "TCP", "port": 5432}],
-                    }],
-                }),
-                policy("y", "allow-lower-database", {
-                    "podSelector": {"matchLabels": {"pod": "a"}},
-                    "policyTypes": ["Egress"],
-                    "egress": [{
-                        "to": [{"ipBlock": {"cidr": "203.0.113.0/25"}}],
-                        "ports": [{"protocol": "TCP", "port": 5432}],
-                    }],
-                }),
+                policy(
+                    "x",
+                    "allow-database",
+                    """
+                    podSelector:
+                      matchLabels: {pod: a}
+                    policyTypes: [Egress]
+                    egress:
+                    - to:
+                      - ipBlock:
+                          cidr: 203.0.113.0/24
+                          except: [203.0.113.0/25]
+                      ports:
+                      - {protocol: TCP, port: 5432}
+                    """,
+                ),
+                policy(
+                    "y",
+                    "allow-lower-database",
+                    """
+                    podSelector:
+                      matchLabels: {pod: a}
+                    policyTypes: [Egress]
+                    egress:
+                    - to:
+                      - ipBlock: {cidr: 203.0.113.0/25}
+                      ports:
+                      - {protocol: TCP, port: 5432}
+                    """,
+                ),
             ),
             what="probing port 80",
         ),

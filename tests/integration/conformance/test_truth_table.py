@@ -135,3 +135,16 @@ def test_probe_prints_port_then_protocol() -> None:
     assert str(Probe(81, "SCTP")) == "81/SCTP"
     assert str(Probe(80)) == "80/TCP"
     assert str(Probe(80, "UDP", family=6)) == "80/UDP IPv6"
+
+
+def test_every_upstream_scenario_table_is_a_full_table_over_the_nine_pods() -> None:
+    from .scenarios_layer2 import PODS, SCENARIOS
+
+    for scenario in SCENARIOS:
+        for i, step in enumerate(scenario.steps, start=1):
+            assert step.expect, f"{scenario.id} step {i} probes nothing"
+            for probe, text in step.expect.items():
+                table = parse_table(text)
+                where = f"{scenario.id} step {i} {probe}"
+                assert table.sources == PODS, where
+                assert table.destinations == PODS, where

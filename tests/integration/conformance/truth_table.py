@@ -95,7 +95,8 @@ def parse_table(text: str) -> TruthTable:
         if len(marks) != len(destinations):
             raise TruthTableError(
                 f"line {number}: row {source} has {len(marks)} cell(s) but the header names "
-                f"{len(destinations)} destination(s); write one '{ALLOWED}' or '{BLOCKED}' per column"
+                f"{len(destinations)} destination(s); "
+                f"write one '{ALLOWED}' or '{BLOCKED}' per column"
             )
         for destination, mark in zip(destinations, marks, strict=True):
             if mark not in (ALLOWED, BLOCKED):
@@ -149,7 +150,8 @@ def compare(
     ):
         raise TruthTableError(
             "expected and observed tables cover different pods: "
-            f"expected sources {list(expected.sources)} destinations {list(expected.destinations)}, "
+            f"expected sources {list(expected.sources)} "
+            f"destinations {list(expected.destinations)}, "
             f"observed sources {list(observed.sources)} destinations {list(observed.destinations)}"
         )
     out: list[Mismatch] = []
