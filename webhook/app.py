@@ -150,6 +150,29 @@ def create_app(
     async def mutate(request: Request) -> Response:
         return await admit(request, "/mutate")
 
+    add_probes(app, source, metrics, certificate_loaded)
+
+    if bench_floor:
+        # The benchmark's floor: same app, same TLS, parse and answer a canned allowed.
+        @app.post("/bench/floor")
+        async def floor(request: Request) -> Response:
+            try:
+                uid = str(parse_json(await request.body())["request"]["uid"])
+            except (BadRequest, LookupError, TypeError):
+                return Response(error_body("not an AdmissionReview"), 400, media_type=JSON)
+            return Response(review_response(uid, Verdict(allowed=True)), media_type=JSON)
+
+    return app
+
+
+def add_probes(
+    app: FastAPI,
+    source: ObjectSource,
+    metrics: WebhookMetrics,
+    certificate_loaded: Callable[[], bool],
+) -> None:
+    """/healthz, /readyz and /metrics: on the HTTPS app, and on the plain --health-port app."""
+
     @app.get("/healthz")
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
@@ -172,14 +195,11 @@ def create_app(
         metrics.policy_cache_size.set(source.policy_count())
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    if bench_floor:
-        # The benchmark's floor: same app, same TLS, parse and answer a canned allowed.
-        @app.post("/bench/floor")
-        async def floor(request: Request) -> Response:
-            try:
-                uid = str(parse_json(await request.body())["request"]["uid"])
-            except (BadRequest, LookupError, TypeError):
-                return Response(error_body("not an AdmissionReview"), 400, media_type=JSON)
-            return Response(review_response(uid, Verdict(allowed=True)), media_type=JSON)
 
+def create_probe_app(
+    source: ObjectSource, metrics: WebhookMetrics, certificate_loaded: Callable[[], bool]
+) -> FastAPI:
+    """The probes alone, for a plain-HTTP port: kubelet probes carry no client certificate."""
+    app = FastAPI(title="mnp webhook probes", docs_url=None, redoc_url=None, openapi_url=None)
+    add_probes(app, source, metrics, certificate_loaded)
     return app

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webhook.app import create_app
+from webhook.app import create_app, create_probe_app
 from webhook.metrics import WebhookMetrics
 from webhook.nad_cache import ClusterSource, ObjectSource, SnapshotSource
-from webhook.server import Listen, build_server
+from webhook.server import Listen, build_probe_server, build_server, run_servers
 from webhook.tls import CertificateError, CertificateFiles, CertificateReloader
 
 log = logging.getLogger("mnp.webhook")
@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: in-cluster config)")
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8443)
+    p.add_argument(
+        "--health-port",
+        type=int,
+        help="also serve /healthz, /readyz and /metrics over plain HTTP on this port "
+        "(for kubelet probes when --client-ca-file requires client certificates)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--bench-floor", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -117,9 +123,13 @@ def main(argv: list[str]) -> int:
 
     app = create_app(source, metrics, lambda: reloader.loaded, bench_floor=args.bench_floor)
     server = build_server(app, reloader, Listen(args.host, args.port), args.log_level)
+    probes = None
+    if args.health_port is not None:
+        probe_app = create_probe_app(source, metrics, lambda: reloader.loaded)
+        probes = build_probe_server(probe_app, Listen(args.host, args.health_port), args.log_level)
     reloader.start(args.cert_poll_interval)
     try:
-        server.run()
+        run_servers(server, probes)
     finally:
         # Informer threads are daemons blocked in watches; they end with the process.
         reloader.stop()

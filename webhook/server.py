@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,3 +47,36 @@ def build_server(
         server_header=False,
     )
     return uvicorn.Server(config)
+
+
+def build_probe_server(app: FastAPI, listen: Listen, log_level: str) -> uvicorn.Server:
+    """Plain HTTP for the kubelet's probes and Prometheus, which carry no client certificate."""
+    config = uvicorn.Config(
+        app,
+        host=listen.host,
+        port=listen.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def run_servers(main: uvicorn.Server, probes: uvicorn.Server | None) -> None:
+    """Serve until a signal; when one server stops, the other is told to stop too."""
+    if probes is None:
+        main.run()
+        return
+
+    async def serve_both() -> None:
+        tasks = [asyncio.create_task(main.serve()), asyncio.create_task(probes.serve())]
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        # Each server captures SIGTERM/SIGINT for itself; the first to stop ends the other.
+        main.should_exit = probes.should_exit = True
+        await asyncio.gather(*pending)
+
+    with asyncio.Runner(loop_factory=main.config.get_loop_factory()) as runner:
+        runner.run(serve_both())

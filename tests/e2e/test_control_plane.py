@@ -102,12 +102,14 @@ def test_a_failed_build_says_why_and_leaves_no_binaries(tmp_path: Path) -> None:
         env={**os.environ, "MNP_CACHE_DIR": str(cache)},
     )
 
+    go_version = subprocess.run(
+        ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert result.returncode == 1
     assert "missing go.sum entry" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"[build-kube-binaries] ERROR: kubernetes {K8S_VERSION} did not build with "
-        f"{subprocess.run(['go', 'env', 'GOVERSION'], capture_output=True, text=True).stdout.strip()}"
-        "; fix the error above (no fallback binaries are used)"
+        f"{go_version}; fix the error above (no fallback binaries are used)"
     )
     target = cache / "kube" / f"{K8S_VERSION}-etcd{ETCD_VERSION[1:]}"
     assert not (target / "bin").exists()

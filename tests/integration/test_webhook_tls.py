@@ -17,7 +17,13 @@ import pytest
 from cryptography import x509
 
 from tests.certs import CertificateAuthority, Issued
-from tests.webhook_process import SNAPSHOT_YAML, WebhookProcess, admission_review, client_context
+from tests.webhook_process import (
+    SNAPSHOT_YAML,
+    WebhookProcess,
+    admission_review,
+    client_context,
+    free_port,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -277,11 +283,14 @@ def test_client_certificates_are_enforced(
     client_ca.write(tmp_path / "client-ca.crt")
     client_ca.issue_client().write(tmp_path / "good", "client.crt", "client.key")
     other_ca.issue_client().write(tmp_path / "bad", "client.crt", "client.key")
+    health_port = free_port()
     proc = start(
         "--cert-dir",
         str(tmp_path / "certs"),
         "--client-ca-file",
         str(tmp_path / "client-ca.crt"),
+        "--health-port",
+        str(health_port),
     )
     good = client_context(ca.cert_pem, (tmp_path / "good/client.crt", tmp_path / "good/client.key"))
     bad = client_context(ca.cert_pem, (tmp_path / "bad/client.crt", tmp_path / "bad/client.key"))
@@ -300,3 +309,9 @@ def test_client_certificates_are_enforced(
             peer_serial(proc.port, ctx, "localhost")
     good.maximum_version = ssl.TLSVersion.TLSv1_2
     assert peer_serial(proc.port, good, "localhost") > 0
+    # The kubelet's probes carry no client certificate: they use the plain --health-port,
+    # which serves the probes and metrics but never the admission endpoints.
+    plain = f"http://127.0.0.1:{health_port}"
+    assert httpx.get(f"{plain}/readyz").json() == {"status": "ready"}
+    assert "mnp_webhook" in httpx.get(f"{plain}/metrics").text
+    assert httpx.post(f"{plain}/validate", json=admission_review(POLICY)).status_code == 404

@@ -8,16 +8,20 @@ to; ``.`` allowed, ``X`` blocked). Upstream now creates only a few pods per test
 all nine always exist, so a table also shows what happens to the bystanders, which
 follows from the same policies (upstream's older 9-pod version expected the same).
 
-The data is topology-independent: the harness adds each policy's
+Policies are written as YAML specs, as in a manifest. The data is
+topology-independent: the harness adds each policy's
 ``k8s.v1.cni.cncf.io/policy-for`` (its own namespace's NAD) and substitutes pod
 addresses in ipBlocks, where upstream reads ``pod.Status.PodIP`` at run time:
 
 - ``{host:y/b}`` -> the pod's address with a host mask (``/32`` or ``/128``)
+- ``{host4:y/b}`` / ``{host6:y/b}`` -> the same, for one family of a dual-stack pod
 - ``{large:x/b}`` -> upstream's ``makeLargeCIDRForIP``: the ``/4`` holding that address
 
-Not ported (nothing in network_policy.go is left out; the legacy file
-``network_legacy.go`` repeats these cases through Services, which a secondary
-network does not have).
+Porting notes: nothing in network_policy.go is left out. Upstream ignores loopback (a
+pod to itself, kubernetes/kubernetes#95879); so do the comparisons here. One probe is
+added (81/SCTP in ``sctp-not-treated-as-tcp``), marked as such. Not ported: the older
+``network_legacy.go``, which repeats these cases against Service ClusterIPs; secondary
+networks have no Services.
 """
 
 from __future__ import annotations

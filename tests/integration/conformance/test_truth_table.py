@@ -110,7 +110,7 @@ def test_diff_shows_both_tables_a_marked_grid_and_one_line_per_cell() -> None:
     observed = parse_table(SMALL.replace("y/a    X", "y/a    ."))
     text = render_diff(expected, observed, title="deny-ingress 80/TCP")
     assert text.splitlines()[0] == "deny-ingress 80/TCP: 1 cell(s) differ"
-    assert "expected:" in text and "observed (ovn-trace):" in text
+    assert "expected:" in text and "observed (ovn-trace; loopback" in text
     lines = text.splitlines()
     grid = lines[lines.index(next(x for x in lines if x.startswith("difference"))) + 1 :][:4]
     assert [row.split() for row in grid] == [

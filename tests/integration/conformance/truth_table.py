@@ -197,7 +197,7 @@ def render_diff(
         else f"{len(mismatches)} cell(s) differ",
         "expected:",
         render_table(expected, "  "),
-        "observed (ovn-trace):",
+        "observed (ovn-trace; loopback cells are not probed and copy the expected value):",
         render_table(observed, "  "),
         "difference (+ allowed but expected blocked, - blocked but expected allowed):",
         "\n".join("  " + g for g in grid),
