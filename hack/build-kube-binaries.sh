@@ -89,8 +89,14 @@ trap cleanup EXIT
 start_ticker() { # <label>
   local label="$1" start=$SECONDS
   (
-    while sleep 30; do
-      log "$label: $(grep -c -v -E '^(#|go: downloading)' "$BUILD_LOG" || true) packages compiled, $((SECONDS - start))s elapsed"
+    # The sleep is killed with the ticker, so no orphan keeps our stderr open after we exit.
+    sleep_pid=""
+    trap 'if [[ -n "$sleep_pid" ]]; then kill "$sleep_pid" 2>/dev/null; fi; exit 0' TERM
+    while true; do
+      sleep 30 &
+      sleep_pid=$!
+      wait "$sleep_pid"
+      log "$label: $(grep -c -v -E '^(#|go: downloading)' "$BUILD_LOG" || true) packages compiled so far, $((SECONDS - start))s elapsed"
     done
   ) &
   ticker_pid=$!

@@ -254,9 +254,10 @@ class KubeControlPlane:
 
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> KubeControlPlane:
-        """Start etcd and kube-apiserver and wait until /readyz answers; idempotent errors.
+        """Start etcd and kube-apiserver and wait until /readyz answers.
 
-        Builds the binaries first when the cache lacks them (see ``ensure_binaries``).
+        Builds the binaries first when the cache lacks them (see ``ensure_binaries``). On any
+        failure both processes are stopped and the error carries the failing one's log tail.
         """
         if self._apiserver is not None:
             raise KubeControlPlaneError(f"the control plane in {self.dir} is already started")
