@@ -21,6 +21,8 @@ from mnp.policy_for import DEFAULT_NAMESPACE, POLICY_FOR_PATH, policy_for_of
 from mnp.validation import peer_field, policy_warnings, validate_policy
 
 __all__ = [
+    "DENIAL_CODE",
+    "DENIAL_REASON",
     "MUTATING_WEBHOOK_NAME",
     "NAD_WEBHOOK_NAME",
     "VALIDATING_WEBHOOK_NAME",
@@ -37,6 +39,12 @@ VALIDATING_WEBHOOK_NAME = "multinetworkpolicy.mnp.k8s.cni.cncf.io"
 MUTATING_WEBHOOK_NAME = "default.multinetworkpolicy.mnp.k8s.cni.cncf.io"
 NAD_WEBHOOK_NAME = "networkattachmentdefinition.mnp.k8s.cni.cncf.io"
 POLICY_KIND = f"{MNP_KIND}.{MNP_GROUP}"  # how apierrors.NewInvalid names the kind
+
+# The Status of a denial. kubectl prints a reason-Invalid Status without details as "The request
+# is invalid: ...", hiding the webhook's name; with Forbidden (controller-runtime's Denied) it
+# prints "Error from server (Forbidden): ... admission webhook "<name>" denied the request: ...".
+DENIAL_CODE = 403
+DENIAL_REASON = "Forbidden"
 
 
 class NadLookup(Protocol):

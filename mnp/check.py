@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from mnp.admission import VALIDATING_WEBHOOK_NAME, Verdict, review_policy
+from mnp.admission import DENIAL_REASON, VALIDATING_WEBHOOK_NAME, Verdict, review_policy
 from mnp.manifests import Manifest, ManifestError, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.nad import DictNadLookup
@@ -70,7 +70,7 @@ def render_text(judged: list[Judged]) -> str:
             lines.append(f"{RESOURCE}/{j.name} admitted in namespace {j.namespace} (dry run)")
         else:
             lines.append(
-                f'Error from server (Invalid): error when creating "{j.manifest.file}": '
+                f'Error from server ({DENIAL_REASON}): error when creating "{j.manifest.file}": '
                 f'admission webhook "{VALIDATING_WEBHOOK_NAME}" denied the request: '
                 f"{j.verdict.message}"
             )

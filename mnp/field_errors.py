@@ -122,9 +122,7 @@ def duplicate(path: Path | str, value: Any) -> FieldError:
 
 
 def too_many(path: Path | str, actual: int, limit: int) -> FieldError:
-    return FieldError(
-        ErrorType.TOO_MANY, str(path), actual, f"must have at most {limit} items"
-    )
+    return FieldError(ErrorType.TOO_MANY, str(path), actual, f"must have at most {limit} items")
 
 
 def not_supported(path: Path | str, value: Any, supported: list[str]) -> FieldError:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from mnp.admission import Verdict
+from mnp.admission import DENIAL_CODE, DENIAL_REASON, Verdict
 from mnp.field_errors import aggregate
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
@@ -185,8 +185,8 @@ def review_response(
     verdict: Verdict,
     *,
     with_patch: bool = False,
-    status_code: int = 422,
-    reason: str = "Invalid",
+    status_code: int = DENIAL_CODE,
+    reason: str = DENIAL_REASON,
 ) -> bytes:
     """The AdmissionReview answer; a denial carries a Status so kubectl prints the reason."""
     response: dict[str, Any] = {"uid": uid, "allowed": verdict.allowed}

@@ -178,11 +178,10 @@ def test_invalid_policy_is_denied_with_the_full_kubectl_message(
     result = webhook.kubectl("create", "-f", str(manifest), check=False)
 
     assert result.returncode == 1
-    # kubectl renders a Status with reason Invalid and no details as "The request is invalid:
-    # <message>" (k8s.io/kubectl pkg/cmd/util/helpers.go checkErr); other reasons would read
-    # "Error from server (<Reason>): <message>".
+    # A Forbidden denial (not Invalid, which kubectl would print as "The request is invalid")
+    # shows the reason and the webhook's name (kubectl pkg/cmd/util/helpers.go checkErr).
     assert result.stderr.strip() == (
-        f'The request is invalid: error when creating "{manifest}": admission webhook '
+        f'Error from server (Forbidden): error when creating "{manifest}": admission webhook '
         f'"{VALIDATING_WEBHOOK_NAME}" denied the request: MultiNetworkPolicy.k8s.cni.cncf.io '
         '"bad-port" is invalid: spec.ingress[0].ports[0].port: Invalid value: 70000: '
         "must be between 1 and 65535, inclusive"

@@ -206,7 +206,7 @@ def check_answer(r: httpx.Response, path: str, uid: str | None, obj: Any = None)
         assert isinstance(warning, str) and warning
     if not response["allowed"]:
         status = response["status"]
-        assert status["reason"] in ("Invalid", "BadRequest"), status  # never InternalError
+        assert status["reason"] in ("Forbidden", "BadRequest"), status  # never InternalError
         assert isinstance(status["message"], str) and status["message"]
         assert "patch" not in response
     if "patch" in response:

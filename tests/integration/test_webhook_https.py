@@ -89,8 +89,8 @@ def test_invalid_policy_is_denied_as_invalid(webhook: Webhook) -> None:
         "allowed": False,
         "status": {
             "status": "Failure",
-            "code": 422,
-            "reason": "Invalid",
+            "code": 403,
+            "reason": "Forbidden",
             "message": 'MultiNetworkPolicy.k8s.cni.cncf.io "bad" is invalid: '
             "spec.ingress[0].ports[0].port: Invalid value: 70000: "
             "must be between 1 and 65535, inclusive",
@@ -179,8 +179,8 @@ def test_garbage_objects_get_a_well_formed_denial(webhook: Webhook, obj: Any) ->
         assert response["uid"] == "g"
         if path == "/validate" or not response["allowed"]:
             assert response["allowed"] is False
-            assert response["status"]["code"] == 422
-            assert response["status"]["reason"] == "Invalid"
+            assert response["status"]["code"] == 403
+            assert response["status"]["reason"] == "Forbidden"
 
 
 BAD_ENVELOPES: list[tuple[bytes, str]] = [

@@ -43,7 +43,7 @@ def test_text_output_is_kubectl_like(capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = run(capsys, "check", "-f", str(f))
     assert code == 1
     assert out.splitlines()[0] == (
-        f'Error from server (Invalid): error when creating "{f}": admission webhook '
+        f'Error from server (Forbidden): error when creating "{f}": admission webhook '
         '"multinetworkpolicy.mnp.k8s.cni.cncf.io" denied the request: '
         'MultiNetworkPolicy.k8s.cni.cncf.io "port-range-backwards" is invalid: '
         "spec.ingress[0].ports[0].endPort: Invalid value: 80: must be greater than or equal to "

@@ -118,8 +118,8 @@ def test_review_response_shapes() -> None:
     denied = json.loads(review_response("u", Verdict(False, message="no")))
     assert denied["response"]["status"] == {
         "status": "Failure",
-        "code": 422,
-        "reason": "Invalid",
+        "code": 403,
+        "reason": "Forbidden",
         "message": "no",
     }
 
