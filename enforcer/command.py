@@ -12,7 +12,14 @@ from types import FrameType
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
 from enforcer.metrics import EnforcerMetrics
-from enforcer.ovsdb import SslFiles
+from enforcer.ovsdb import (
+    IO_TIMEOUT_S,
+    OvsdbError,
+    SslFiles,
+    parse_remote,
+    split_remotes,
+    tls_context,
+)
 from enforcer.reconcile import NbTarget, Reconciler, run_loop
 from enforcer.sources import Source
 
@@ -49,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus metrics")
     p.add_argument("--debounce", type=float, default=0.2, metavar="SECONDS")
     p.add_argument("--resync", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument(
+        "--retry",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="first wait after a failed reconcile (doubles while failing, up to 30s)",
+    )
+    p.add_argument(
+        "--ovn-nb-timeout",
+        type=float,
+        default=IO_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up on a NB server that does not answer for this long",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -61,10 +82,34 @@ def _ssl(args: argparse.Namespace) -> SslFiles | None:
         raise SystemExit(
             "mnp enforcer: --ovn-nb-key, --ovn-nb-cert and --ovn-nb-ca must be given together"
         )
-    return SslFiles(args.ovn_nb_key, args.ovn_nb_cert, args.ovn_nb_ca)
+    files = SslFiles(args.ovn_nb_key, args.ovn_nb_cert, args.ovn_nb_ca)
+    try:
+        tls_context(files, "--ovn-nb")  # unreadable or mismatched files fail now, not later
+    except OvsdbError as e:
+        raise SystemExit(f"mnp enforcer: {e}") from None
+    return files
 
 
-def _source(args: argparse.Namespace) -> tuple[Source, object | None]:
+def _target(args: argparse.Namespace) -> NbTarget:
+    remotes = split_remotes(args.ovn_nb)
+    if not remotes:
+        raise SystemExit("mnp enforcer: --ovn-nb is empty")
+    try:
+        methods = {parse_remote(r).method for r in remotes}
+    except OvsdbError as e:
+        raise SystemExit(f"mnp enforcer: --ovn-nb: {e}") from None
+    files = _ssl(args)
+    if "ssl" in methods and files is None:
+        raise SystemExit(
+            "mnp enforcer: an ssl: remote in --ovn-nb needs --ovn-nb-key, --ovn-nb-cert "
+            "and --ovn-nb-ca"
+        )
+    if args.ovn_nb_timeout <= 0 or args.retry <= 0:
+        raise SystemExit("mnp enforcer: --ovn-nb-timeout and --retry must be positive")
+    return NbTarget(args.ovn_nb, files, args.ovn_nb_timeout)
+
+
+def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source, object | None]:
     if args.source == "files":
         from enforcer.sources.files import FilesSource
 
@@ -74,7 +119,7 @@ def _source(args: argparse.Namespace) -> tuple[Source, object | None]:
     from enforcer.sources.kube import KubeSource, api_client
 
     api = api_client(args.kubeconfig)
-    return KubeSource(api), api
+    return KubeSource(api, on_list=metrics.listed, on_watch_error=metrics.watch_failed), api
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,16 +128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # The informer logs each failed watch with a traceback; the source logs one line.
+        logging.getLogger("kubernetes.informer").setLevel(logging.CRITICAL)
+    metrics = EnforcerMetrics()
     try:
-        target = NbTarget(args.ovn_nb, _ssl(args))
-        source, api = _source(args)
+        target = _target(args)
+        source, api = _source(args, metrics)
     except SystemExit as e:
         print(e, file=sys.stderr)
         return 2
     except Exception as e:
         print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
         return 2
-    metrics = EnforcerMetrics()
     if api is not None:
         from kubernetes import client
 
@@ -113,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = reconciler(source.snapshot())
         except Exception as e:
             metrics.failures.inc()
-            print(f"mnp enforcer: reconcile failed, NB left unchanged: {e}", file=sys.stderr)
+            print(f"mnp enforcer: reconcile failed: {e}", file=sys.stderr)
             return 1
         finally:
             source.stop()
@@ -128,7 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        run_loop(source.snapshot, source.changed, reconciler, stop, args.debounce, args.resync)
+        run_loop(
+            source.snapshot,
+            source.changed,
+            reconciler,
+            stop,
+            args.debounce,
+            args.resync,
+            args.retry,
+        )
     finally:
         source.stop()
     return 0

@@ -12,13 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from enforcer.compile import compile
-from enforcer.diff import ReconcileResult, plan, read_state
-from enforcer.ovsdb import NB_DB, SslFiles, connect
+from enforcer.desired import DesiredState
+from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.ovsdb import (
+    IO_TIMEOUT_S,
+    NB_DB,
+    OvsdbConflictError,
+    OvsdbConnectionError,
+    OvsdbUnreachableError,
+    SslFiles,
+    connect,
+)
 from mnp.model import Snapshot
 
 __all__ = ["NbTarget", "ReconcileResult", "Reconciler", "reconcile", "run_loop"]
 
 log = logging.getLogger("mnp.enforcer")
+
+# Owned rows whose versions the write depends on (switch ports belong to OVN-Kubernetes:
+# their churn must not abort our transactions; a vanished port is dropped by OVSDB's weak
+# reference from Port_Group.ports).
+_GUARDED_TABLES = (PG, AS, ACL)
+ATTEMPTS = 4
+_CONNECTION_RETRY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -27,18 +43,61 @@ class NbTarget:
 
     remote: str
     ssl: SslFiles | None = None
+    timeout: float = IO_TIMEOUT_S
 
 
-def reconcile(target: NbTarget, snapshot: Snapshot) -> ReconcileResult:
-    """Make the NB's mnp-owned rows match ``snapshot``; write nothing when they already do."""
-    desired = compile(snapshot)
-    with connect(target.remote, target.ssl) as conn:
+def _reconcile_once(
+    target: NbTarget, desired: DesiredState, before_write: Callable[[], None] | None
+) -> ReconcileResult:
+    with connect(target.remote, target.ssl, timeout=target.timeout) as conn:
+        conn.track_versions(_GUARDED_TABLES)
         state = read_state(conn)
         p = plan(desired, state)
         if p.ops:
-            conn.transact(NB_DB, p.ops)
+            if before_write is not None:
+                before_write()
+            # The plan is only right for the rows just read: abort if another writer changed
+            # them in between (the wait ops fail and nothing is written), then plan again.
+            conn.transact(NB_DB, conn.unchanged_since_read() + p.ops)
             p.result.transacted = True
+        log.debug("reconciled against %s", conn.remote)
     return p.result
+
+
+def reconcile(
+    target: NbTarget,
+    snapshot: Snapshot,
+    *,
+    before_write: Callable[[], None] | None = None,
+) -> ReconcileResult:
+    """Make the NB's mnp-owned rows match ``snapshot``; write nothing when they already do.
+
+    The write is one transaction that holds only if the owned rows are still as read; when
+    another writer got in between, or the connection (e.g. a cluster member) is lost midway,
+    it reads again and retries, up to ``ATTEMPTS`` times. ``before_write`` runs between the
+    read and the write (tests use it to race a change in).
+    """
+    desired = compile(snapshot)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _reconcile_once(target, desired, before_write)
+        except OvsdbUnreachableError:
+            raise  # connect already tried every remote (and waited out an election)
+        except OvsdbConflictError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s; reading again (attempt %d of %d)", e, attempt + 1, ATTEMPTS)
+        except OvsdbConnectionError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning(
+                "lost the NB connection mid-reconcile (%s); reconnecting (attempt %d of %d)",
+                e,
+                attempt + 1,
+                ATTEMPTS,
+            )
+            time.sleep(_CONNECTION_RETRY_S)
+    raise AssertionError("unreachable")
 
 
 Observer = Callable[[ReconcileResult, float], None]
@@ -78,9 +137,14 @@ def run_loop(
     debounce: float = 0.2,
     resync: float = 300.0,
     retry: float = 2.0,
+    max_retry: float = 30.0,
 ) -> None:
     """Reconcile now, then after every change (waiting ``debounce`` for the burst to end),
-    and every ``resync`` seconds to repair drift; on failure retry after ``retry`` seconds."""
+    and every ``resync`` seconds to repair drift. A failure (the NB down, a cluster without
+    leader, a bad snapshot) is logged and retried after ``retry`` seconds, doubling up to
+    ``max_retry`` while it keeps failing; each reconcile opens a fresh connection, so a NB
+    that comes back is picked up by the next attempt."""
+    failures = 0
     changed.set()
     while not stop.is_set():
         changed.wait(timeout=resync)
@@ -91,6 +155,12 @@ def run_loop(
         try:
             reconciler(snapshot())
         except Exception as e:
-            log.error("reconcile failed, retrying in %.0fs: %s", retry, e)
-            stop.wait(retry)
+            failures += 1
+            delay = min(retry * 2 ** (failures - 1), max(retry, max_retry))
+            log.error("reconcile failed (%d in a row), retrying in %.1fs: %s", failures, delay, e)
+            stop.wait(delay)
             changed.set()
+            continue
+        if failures:
+            log.info("reconcile succeeded again after %d failed attempts", failures)
+            failures = 0

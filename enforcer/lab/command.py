@@ -4,6 +4,10 @@
 records the manifests in DIR/lab.json; ``trace`` prints the ovn-trace connectivity matrix
 and exits 1 when OVN disagrees with the reference model; ``down`` stops every process
 recorded for the lab.
+
+``up --kube`` starts a full sandbox instead (kube-apiserver, both webhooks, the enforcer and
+``pod-controller``, see ``enforcer.lab.kube_lab``); ``trace`` on such a lab reads the
+objects from the API server unless ``-f`` is given.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from enforcer.lab.ovn import OvnError, OvnSandbox, read_pid, stop_pid
 from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import TraceDaemon, trace_matrix
+from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 from mnp.addressing import fill_pod_networks
 from mnp.connectivity import ProbePort
 from mnp.manifests import ManifestError, load_manifests
@@ -45,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start OVN and build the topology for the manifests")
     up.add_argument("--dir", required=True, type=Path)
-    files(up, True)
+    up.add_argument(
+        "--kube",
+        action="store_true",
+        help="also run kube-apiserver, mnp webhook, mnp enforcer and a pod controller; "
+        "the manifests are applied with kubectl",
+    )
+    files(up, False)
     tr = sub.add_parser("trace", help="print the ovn-trace connectivity matrix")
     tr.add_argument("--dir", required=True, type=Path)
     files(tr, False)
@@ -60,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("-o", "--output", choices=["text", "json"], default="text")
     down = sub.add_parser("down", help="stop every process of the lab")
     down.add_argument("--dir", required=True, type=Path)
+    # Started by `up --kube`; listed so that --help shows it.
+    sub.add_parser(
+        "pod-controller",
+        help="(started by up --kube) play OVN-Kubernetes: pod addresses and switch ports",
+        add_help=False,
+    )
     return parser
 
 
@@ -93,6 +109,21 @@ def _report(build: SnapshotBuild) -> None:
         print(f"rejected MultiNetworkPolicy {key}: {'; '.join(errors)}", file=sys.stderr)
 
 
+def _up_kube(dir: Path, paths: list[str]) -> int:
+    from enforcer.lab.kube_binaries import KubeBinariesError
+    from enforcer.lab.kube_lab import KubeLab, KubeLabError
+
+    try:
+        lab = KubeLab(dir).start([os.path.abspath(p) for p in paths], strict=False)
+    except (KubeLabError, KubeBinariesError) as e:
+        print(f"mnp lab up: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    for failure in lab.failures:
+        print(failure.stderr, file=sys.stderr)
+    sys.stdout.write(lab.describe())
+    return 1 if lab.failures else 0
+
+
 def _up(dir: Path, paths: list[str]) -> int:
     paths = [os.path.abspath(p) for p in paths]
     build = _load(paths)
@@ -113,17 +144,7 @@ def _up(dir: Path, paths: list[str]) -> int:
     return 0
 
 
-def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, output: str) -> int:
-    sandbox = OvnSandbox.attach(dir)
-    if not paths:
-        paths = _read_lab(dir).get("manifests") or []
-        if not paths:
-            print(f"no manifests: give -f or run `mnp lab up --dir {dir} -f ...`", file=sys.stderr)
-            return EXIT_ERROR
-    build = _load(paths)
-    _report(build)
-    build_topology(sandbox, build.snapshot)  # no-op unless the manifests changed
-    matrices = trace_matrix(sandbox, build.snapshot, ports)
+def _render(matrices: list[NetworkMatrix], output: str) -> int:
     if output == "json":
         from enforcer.lab.matrix import render_json
 
@@ -135,9 +156,38 @@ def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, ou
     return EXIT_DISAGREE if any(m.disagreements for m in matrices) else 0
 
 
+def _trace_kube(dir: Path, ports: list[ProbePort] | None, output: str) -> int:
+    from enforcer.lab.kube_lab import KubeLab, KubeLabError
+
+    try:
+        lab = KubeLab.attach(dir)
+        build = lab.wait_converged()
+    except KubeLabError as e:
+        print(f"mnp lab trace: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    _report(build)
+    return _render(lab.trace(ports, wait=False), output)
+
+
+def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, output: str) -> int:
+    if not paths and "kube" in _read_lab(dir):
+        return _trace_kube(dir, ports, output)
+    sandbox = OvnSandbox.attach(dir)
+    if not paths:
+        paths = _read_lab(dir).get("manifests") or []
+        if not paths:
+            print(f"no manifests: give -f or run `mnp lab up --dir {dir} -f ...`", file=sys.stderr)
+            return EXIT_ERROR
+    build = _load(paths)
+    _report(build)
+    build_topology(sandbox, build.snapshot)  # no-op unless the manifests changed
+    return _render(trace_matrix(sandbox, build.snapshot, ports), output)
+
+
 def _down(dir: Path) -> int:
     lab = _read_lab(dir)
-    for pid in lab.get("pids") or []:
+    # Last started first: the enforcer and webhook before the API server, etcd last.
+    for pid in reversed(lab.get("pids") or []):
         if isinstance(pid, int):
             stop_pid(pid)
     sandbox = OvnSandbox(dir)
@@ -146,15 +196,25 @@ def _down(dir: Path) -> int:
     left = [p for p in (read_pid(sandbox.pidfile(d)) for d in sandbox.DAEMONS) if p]
     if lab:
         lab["pids"] = []
+        lab.pop("kube", None)
         (dir / LAB_FILE).write_text(json.dumps(lab, indent=2) + "\n")
     print(f"lab down in {dir}" + (f" (pid files left: {left})" if left else ""))
     return 0
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "pod-controller":
+        from enforcer.lab.pod_network_controller import main as pod_controller_main
+
+        return pod_controller_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.action == "up":
+            if args.kube:
+                return _up_kube(args.dir, args.paths or [])
+            if not args.paths:
+                print("mnp lab up: give -f FILE_OR_DIR (the manifests to build)", file=sys.stderr)
+                return EXIT_ERROR
             return _up(args.dir, args.paths)
         if args.action == "trace":
             return _trace(args.dir, args.paths, args.ports, args.output)

@@ -285,6 +285,26 @@ class KubeControlPlane:
         if stopped and self.lab_file.exists():
             _update_lab_pids(self.lab_file, add=[], remove=stopped)
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again on the same etcd, port and certificates.
+
+        Clients keep working with the same kubeconfig once it is ready again; their open
+        watches break, and the new server's watch cache starts from etcd's current revision.
+        """
+        if self._apiserver is None or self._etcd is None:
+            raise KubeControlPlaneError(f"the control plane in {self.dir} is not started")
+        old = self._apiserver
+        _terminate(old)
+        self._apiserver = None
+        if self.lab_file.exists():
+            _update_lab_pids(self.lab_file, add=[], remove=[old.pid])
+        try:
+            self._start_apiserver(self.binaries, port=self.apiserver_port)
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
     def __enter__(self) -> KubeControlPlane:
         return self.start()
 
@@ -393,8 +413,8 @@ class KubeControlPlane:
         )
         self._record(self._etcd)
 
-    def _start_apiserver(self, binaries: KubeBinaries) -> None:
-        self.apiserver_port = free_port()
+    def _start_apiserver(self, binaries: KubeBinaries, port: int = 0) -> None:
+        self.apiserver_port = port or free_port()
         pki = self.dir / "pki"
         self._apiserver = self._spawn(
             "kube-apiserver",

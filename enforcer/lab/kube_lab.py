@@ -1,0 +1,746 @@
+"""A full local sandbox: kube-apiserver + both webhooks + the enforcer + the lab's OVN.
+
+``KubeLab(dir).start(manifests)`` brings up, all in ``dir``:
+
+- the OVN sandbox (``OvnSandbox``) and etcd + kube-apiserver (``KubeControlPlane``);
+- the CRDs from ``config/crd``, established;
+- ``mnp webhook`` with a lab CA, and the Validating and Mutating WebhookConfigurations
+  from ``config/`` with only ``clientConfig`` patched (a loopback URL and the caBundle);
+- ``mnp enforcer --source kube`` writing into the sandbox's NB;
+- ``mnp lab pod-controller``, the stand-in for OVN-Kubernetes (pod addresses and ports);
+- then the manifests, with kubectl: Namespaces and NADs, then the rest, then policies.
+
+Every process is detached (its own session, log in ``dir``) and its pid recorded in
+``dir/lab.json``, so ``mnp lab down`` stops them even after the starting process is gone;
+``KubeLab.attach(dir)`` re-opens a running lab from another process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from enforcer.compile import compile as compile_desired
+from enforcer.diff import plan, read_state
+from enforcer.lab.kube import (
+    KubeControlPlane,
+    LabCertificateAuthority,
+    _update_lab_pids,
+    free_port,
+)
+from enforcer.lab.kube_binaries import REPO_ROOT, KubeBinaries, ensure_binaries
+from enforcer.lab.ovn import OvnSandbox, _pid_alive, stop_pid
+from enforcer.lab.topology import LAB_MARK, plan_topology
+from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
+from enforcer.ovsdb import connect
+from mnp.addressing import fill_pod_networks
+from mnp.admission import VALIDATING_WEBHOOK_NAME
+from mnp.connectivity import ProbePort
+from mnp.manifests import load_manifests
+from mnp.model import MNP_KIND, NAD_KIND
+from mnp.snapshot import SnapshotBuild, build_snapshot
+
+CONFIG_DIR = REPO_ROOT / "config"
+LAB_FILE = "lab.json"
+WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+CRD_NAMES = (
+    "network-attachment-definitions.k8s.cni.cncf.io",
+    "multi-networkpolicies.k8s.cni.cncf.io",
+)
+# Everything the lab reads back from the API server to model the cluster.
+MODELLED_RESOURCES = (
+    "namespaces,pods,network-attachment-definitions.k8s.cni.cncf.io,"
+    "multi-networkpolicies.k8s.cni.cncf.io"
+)
+# During a CA rotation, objects with this label skip the webhooks once the API server has
+# taken the new configuration: the one way to observe that it did (see rotate_webhook_ca).
+ROTATION_PROBE_LABEL = "lab.mnp.k8s.cni.cncf.io/rotation-probe"
+PROBE_NAMESPACE = "default"
+
+# Ceilings for polling, not expectations: on a busy 2-core machine things take longer.
+_READY_TIMEOUT_S = 90.0
+_CONVERGE_TIMEOUT_S = 90.0
+_POLL_S = 0.1
+
+
+class KubeLabError(RuntimeError):
+    """The lab could not start, or is not in the state asked for; the message says why."""
+
+
+@dataclass(frozen=True)
+class KubectlFailure:
+    """A kubectl command of the lab that failed (for example a denied policy in -f)."""
+
+    command: str
+    stderr: str
+
+
+def _read_lab(lab_file: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(lab_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_lab(lab_file: Path, **sections: Any) -> None:
+    """Set top-level keys of ``lab.json`` (``None`` removes one), keeping the others."""
+    state = _read_lab(lab_file)
+    for key, value in sections.items():
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    tmp = lab_file.with_name(lab_file.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(lab_file)
+
+
+def _log_tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def mnp_command() -> list[str]:
+    """``mnp`` through the interpreter running the lab (the venv's)."""
+    return [sys.executable, "-m", "mnp"]
+
+
+class KubeLab:
+    """The whole sandbox in ``dir``. ``start(manifests)``, ``stop()``, ``kubectl(...)``,
+    ``trace()``; ``attach(dir)`` for a lab another process started."""
+
+    def __init__(
+        self,
+        dir: Path,
+        binaries: KubeBinaries | None = None,
+        progress: TextIO | None = sys.stderr,
+    ) -> None:
+        self.dir = Path(dir).resolve()
+        self.progress = progress
+        self._binaries = binaries
+        self.sandbox = OvnSandbox(self.dir)
+        self.plane = KubeControlPlane(self.dir, binaries)
+        self.webhook_port = 0
+        self.webhook_health_port = 0
+        self._ca: LabCertificateAuthority | None = None
+        self._ca_bundle = b""
+        self._cert_generation = 0
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.failures: list[KubectlFailure] = []  # kubectl failures while applying manifests
+
+    # --- paths and facts ------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.plane.kubeconfig
+
+    @property
+    def lab_file(self) -> Path:
+        return self.dir / LAB_FILE
+
+    @property
+    def webhook_url(self) -> str:
+        return f"https://127.0.0.1:{self.webhook_port}"
+
+    @property
+    def webhook_cert_dir(self) -> Path:
+        """What ``mnp webhook --cert-dir`` reads: ``tls.crt``/``tls.key`` via ``..data``,
+        swapped atomically the way the kubelet updates a mounted Secret."""
+        return self.dir / "webhook-tls"
+
+    @property
+    def ca_bundle(self) -> bytes:
+        """The caBundle currently installed in the webhook configurations (PEM)."""
+        return self._ca_bundle
+
+    @property
+    def binaries(self) -> KubeBinaries:
+        if self._binaries is None:
+            self._binaries = ensure_binaries(progress=self.progress)
+        return self._binaries
+
+    def pids(self) -> dict[str, int]:
+        """The lab's own processes (not OVN's, not the control plane's) by name."""
+        kube = _read_lab(self.lab_file).get("kube") or {}
+        procs = kube.get("processes") or {}
+        return {k: v for k, v in procs.items() if isinstance(v, int)}
+
+    def _say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.write(f"[mnp lab] {text}\n")
+            self.progress.flush()
+
+    # --- lifecycle ------------------------------------------------------------------
+    def start(self, manifests: Sequence[str | Path] = (), strict: bool = True) -> KubeLab:
+        """Start everything, apply ``manifests`` and wait until pods have ports and the
+        enforcer has caught up. With ``strict``, a failed kubectl apply raises (after
+        stopping the lab); otherwise failures are kept in ``self.failures``."""
+        binaries = self.binaries
+        self.plane = KubeControlPlane(self.dir, binaries)
+        started = time.monotonic()
+        try:
+            self._start_all()
+            self._say(f"ready in {time.monotonic() - started:.1f} s")
+            if manifests:
+                self.failures = self.apply(manifests)
+                if strict and self.failures:
+                    raise KubeLabError(
+                        "applying the manifests failed:\n"
+                        + "\n".join(f.stderr for f in self.failures)
+                    )
+                self.wait_converged()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_all(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if _read_lab(self.lab_file).get("kube"):
+            live = [p for p in _read_lab(self.lab_file).get("pids") or [] if _pid_alive(p)]
+            if live:
+                raise KubeLabError(
+                    f"a lab is already running in {self.dir} (pids {live}); "
+                    f"stop it with `mnp lab down --dir {self.dir}`"
+                )
+        _write_lab(self.lab_file, manifests=None, kube={"kubeconfig": str(self.kubeconfig)})
+        if not self.sandbox.is_running():
+            self.sandbox.stop()
+            self.sandbox.start()
+        self._say("starting etcd and kube-apiserver")
+        # A data dir left by a stopped lab belongs to another cluster id.
+        _remove_tree(self.dir / "etcd")
+        self.plane.start()
+        self._say(f"kube-apiserver ready at {self.plane.url}; installing the CRDs")
+        self.kubectl("apply", "-f", str(CONFIG_DIR / "crd"))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *(f"customresourcedefinition/{n}" for n in CRD_NAMES),
+        )
+        _remove_tree(self.webhook_cert_dir)
+        self._write_webhook_certificate(new_ca=True)
+        assert self._ca is not None
+        self._ca_bundle = self._ca.cert_pem
+        self.webhook_port = free_port()
+        self.webhook_health_port = free_port()
+        self._save_kube_state()
+        # The three Python processes import for a second or two each: start them together.
+        self._spawn_webhook()
+        self._spawn(
+            "enforcer",
+            [
+                "enforcer",
+                "--source=kube",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--ovn-nb={self.sandbox.nb_remote}",
+            ],
+        )
+        self._spawn("pod-controller", ["lab", "pod-controller", f"--dir={self.dir}"])
+        self._wait_webhook_ready()
+        self._say("webhook ready; installing the webhook configurations")
+        self.install_webhook_configurations()
+        self._wait_webhooks_called(mutating=True)
+
+    def stop(self) -> None:
+        """Stop every process of the lab (by pid, last started first) and OVN."""
+        lab = _read_lab(self.lab_file)
+        for name, proc in list(self._children.items()):
+            _stop_child(proc)
+            self._children.pop(name)
+        self.plane.stop()
+        for pid in reversed([p for p in lab.get("pids") or [] if isinstance(p, int)]):
+            stop_pid(pid)
+        TraceDaemon(self.sandbox).stop()
+        self.sandbox.stop()
+        if self.lab_file.exists():
+            _write_lab(self.lab_file, pids=[], kube=None)
+
+    @classmethod
+    def attach(cls, dir: Path, progress: TextIO | None = sys.stderr) -> KubeLab:
+        """Re-open a lab started by ``mnp lab up --kube`` (maybe in another process)."""
+        lab = cls(dir, progress=progress)
+        kube = _read_lab(lab.lab_file).get("kube")
+        if not isinstance(kube, dict):
+            raise KubeLabError(
+                f"no Kubernetes lab in {lab.dir}: start one with "
+                f"`mnp lab up --dir {dir} --kube -f ...`"
+            )
+        lab.webhook_port = int(kube.get("webhook_port") or 0)
+        lab.webhook_health_port = int(kube.get("webhook_health_port") or 0)
+        lab._ca_bundle = base64.b64decode(kube.get("ca_bundle") or "")
+        return lab
+
+    def __enter__(self) -> KubeLab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- processes ------------------------------------------------------------------
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log_path = self.dir / f"{name}.log"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with log_path.open("ab") as log:
+            try:
+                proc = subprocess.Popen(
+                    [*mnp_command(), *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.dir,
+                    env=env,
+                    # Its own session: it outlives `mnp lab up` and a Ctrl-C meant for it.
+                    start_new_session=True,
+                )
+            except OSError as e:
+                raise KubeLabError(f"cannot start mnp {args[0]}: {e}") from e
+        self._children[name] = proc
+        _update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
+        self._save_kube_state()
+        return proc
+
+    def _spawn_webhook(self) -> None:
+        self._spawn(
+            "webhook",
+            [
+                "webhook",
+                f"--cert-dir={self.webhook_cert_dir}",
+                f"--kubeconfig={self.kubeconfig}",
+                "--host=127.0.0.1",
+                f"--port={self.webhook_port}",
+                f"--health-port={self.webhook_health_port}",
+                "--cert-poll-interval=0.2",
+            ],
+        )
+
+    def _save_kube_state(self) -> None:
+        state = {
+            "kubeconfig": str(self.kubeconfig),
+            "apiserver": self.plane.url,
+            "webhook_port": self.webhook_port,
+            "webhook_health_port": self.webhook_health_port,
+            "ca_bundle": base64.b64encode(self._ca_bundle).decode(),
+            "processes": {**self.pids(), **{n: p.pid for n, p in self._children.items()}},
+        }
+        _write_lab(self.lab_file, kube=state)
+
+    def _forget(self, name: str) -> None:
+        pid = self.pids().get(name)
+        if pid is not None:
+            _update_lab_pids(self.lab_file, add=[], remove=[pid])
+            kube = _read_lab(self.lab_file).get("kube") or {}
+            kube.get("processes", {}).pop(name, None)
+            _write_lab(self.lab_file, kube=kube)
+
+    def _check_alive(self, name: str) -> None:
+        proc = self._children.get(name)
+        if proc is not None and proc.poll() is not None:
+            raise KubeLabError(
+                f"mnp {name} exited with {proc.returncode}; the end of "
+                f"{self.dir / (name + '.log')}:\n{_log_tail(self.dir / (name + '.log'))}"
+            )
+
+    def stop_webhook(self) -> None:
+        """Stop ``mnp webhook`` (the configurations stay: the API server's failurePolicy
+        decides what happens to requests meanwhile)."""
+        pid = self.pids().get("webhook")
+        proc = self._children.pop("webhook", None)
+        if proc is not None:
+            _stop_child(proc)
+        elif pid is not None:
+            stop_pid(pid)
+        self._forget("webhook")
+
+    def start_webhook(self) -> None:
+        """Start ``mnp webhook`` again on the same port and wait until the API server's
+        calls reach it."""
+        self._spawn_webhook()
+        self._wait_webhook_ready()
+        self._wait_webhooks_called(mutating=False)
+
+    # --- certificates and webhook configurations --------------------------------------
+    def _write_webhook_certificate(self, new_ca: bool) -> bytes:
+        """A serving certificate for 127.0.0.1 (from a new CA if asked), swapped in
+        atomically; returns the certificate PEM."""
+        if new_ca or self._ca is None:
+            self._ca = LabCertificateAuthority(f"mnp lab webhook CA {self._cert_generation}")
+        pem = self._ca.issue_server(["127.0.0.1", "localhost"])
+        self._cert_generation += 1
+        certs = self.webhook_cert_dir
+        certs.mkdir(parents=True, exist_ok=True)
+        generation = certs / f"..{self._cert_generation}"
+        generation.mkdir()
+        (generation / "tls.crt").write_bytes(pem.cert)
+        fd = os.open(generation / "tls.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem.key)
+        (generation / "ca.crt").write_bytes(self._ca.cert_pem)
+        link = certs / "..data_tmp"
+        link.unlink(missing_ok=True)
+        link.symlink_to(generation.name)
+        link.replace(certs / "..data")
+        for name in ("tls.crt", "tls.key", "ca.crt"):
+            if not (certs / name).is_symlink():
+                (certs / name).symlink_to(f"..data/{name}")
+        return pem.cert
+
+    def webhook_configurations(
+        self, ca_bundle: bytes, probe_generation: str | None = None
+    ) -> list[dict[str, Any]]:
+        """config/'s webhook configurations with only ``clientConfig`` replaced (plus, during
+        a CA rotation, an objectSelector that lets probe objects skip the webhook)."""
+        rendered = self.kubectl("kustomize", str(CONFIG_DIR)).stdout
+        configs = [
+            doc for doc in yaml.safe_load_all(rendered) if doc and doc.get("kind") in WEBHOOK_KINDS
+        ]
+        if len(configs) != len(WEBHOOK_KINDS):
+            raise KubeLabError(f"{CONFIG_DIR} should render one of each of {WEBHOOK_KINDS}")
+        for config in configs:
+            for hook in config["webhooks"]:
+                path = hook["clientConfig"]["service"].get("path", "/")
+                hook["clientConfig"] = {
+                    "url": f"{self.webhook_url}{path}",
+                    "caBundle": base64.b64encode(ca_bundle).decode(),
+                }
+                if probe_generation is not None:
+                    hook["objectSelector"] = {
+                        "matchExpressions": [
+                            {
+                                "key": ROTATION_PROBE_LABEL,
+                                "operator": "NotIn",
+                                "values": [probe_generation],
+                            }
+                        ]
+                    }
+        return configs
+
+    def install_webhook_configurations(
+        self, ca_bundle: bytes | None = None, probe_generation: str | None = None
+    ) -> None:
+        bundle = ca_bundle if ca_bundle is not None else self._ca_bundle
+        configs = self.webhook_configurations(bundle, probe_generation)
+        doc = {"apiVersion": "v1", "kind": "List", "items": configs}
+        self.kubectl("apply", "-f", "-", input=json.dumps(doc))
+        self._ca_bundle = bundle
+        self._save_kube_state()
+
+    def rotate_webhook_certificate(self) -> None:
+        """A new serving certificate from the same CA; returns once the webhook serves it."""
+        cert = self._write_webhook_certificate(new_ca=False)
+        self._wait_serving(cert)
+
+    def rotate_webhook_ca(self, after_step: Callable[[str], None] | None = None) -> None:
+        """Rotate the CA and the serving certificate with no failed request in between.
+
+        1. "bundle": caBundle = old CA + new CA in both configurations (what a cainjector
+           does when the CA Secret carries both), once the API server uses it;
+        2. "serving": the webhook serves a certificate from the new CA;
+        3. "new-ca": caBundle = the new CA alone (the shipped configuration again).
+
+        ``after_step`` is called with each step's name once it is done (tests use it to
+        see requests pass in every phase).
+        """
+        old_bundle = self._ca_bundle
+        self._cert_generation += 1
+        generation = str(self._cert_generation)
+        new_ca = LabCertificateAuthority(f"mnp lab webhook CA {generation}")
+        self.install_webhook_configurations(old_bundle + new_ca.cert_pem, generation)
+        self._wait_configuration_taken(generation)
+        if after_step is not None:
+            after_step("bundle")
+        self._ca = new_ca
+        cert = self._write_webhook_certificate(new_ca=False)
+        self._wait_serving(cert)
+        if after_step is not None:
+            after_step("serving")
+        self.install_webhook_configurations(new_ca.cert_pem)
+        if after_step is not None:
+            after_step("new-ca")
+
+    def served_certificate(self) -> bytes:
+        """The DER certificate the webhook presents right now."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", self.webhook_port), timeout=5) as sock,
+            ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+        return der or b""
+
+    def _wait_serving(self, cert_pem: bytes) -> None:
+        want = ssl.PEM_cert_to_DER_cert(cert_pem.decode())
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while True:
+            self._check_alive("webhook")
+            try:
+                if self.served_certificate() == want:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise KubeLabError(
+                    "mnp webhook did not pick up the new certificate in "
+                    f"{self.webhook_cert_dir}; see {self.dir / 'webhook.log'}"
+                )
+            time.sleep(_POLL_S)
+
+    def _wait_configuration_taken(self, generation: str) -> None:
+        """Until a dry-run create of a probe object skips both webhooks: the API server then
+        runs the configurations installed with ``generation`` (and their caBundle)."""
+        probe = _probe_policy({ROTATION_PROBE_LABEL: generation})
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        last = ""
+        while True:
+            result = self._dry_run_create(probe)
+            if result.returncode == 0:
+                created = json.loads(result.stdout)
+                ports = created["spec"]["ingress"][0]["ports"]
+                if "protocol" not in ports[0]:  # the mutating webhook was skipped too
+                    return
+            last = result.stderr.strip() or result.stdout[:300]
+            if time.monotonic() > deadline:
+                raise KubeLabError(
+                    f"the API server did not take the webhook configurations of rotation "
+                    f"{generation}; last answer: {last}"
+                )
+            time.sleep(_POLL_S)
+
+    def _dry_run_create(self, obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return self.kubectl(
+            "create",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-f",
+            "-",
+            input=json.dumps(obj),
+            check=False,
+        )
+
+    def _wait_webhook_ready(self) -> None:
+        url = f"http://127.0.0.1:{self.webhook_health_port}/readyz"
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        last = "no answer"
+        while True:
+            self._check_alive("webhook")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code}: {e.read()[:300].decode(errors='replace')}"
+            except OSError as e:
+                last = str(e)
+            if time.monotonic() > deadline:
+                raise KubeLabError(
+                    f"mnp webhook not ready at {url} ({last}); the end of its log:\n"
+                    f"{_log_tail(self.dir / 'webhook.log')}"
+                )
+            time.sleep(_POLL_S)
+
+    def _mutate_requests(self) -> float:
+        url = f"http://127.0.0.1:{self.webhook_health_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("mnp_webhook_requests_total{") and 'endpoint="/mutate"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def _wait_webhooks_called(self, mutating: bool) -> None:
+        """The API server picks up webhook configurations asynchronously: probe with
+        server-side dry runs (which store nothing) until it calls the webhook."""
+        probe = _probe_policy({})
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        last = ""
+        while True:
+            before = self._mutate_requests() if mutating else 0.0
+            result = self._dry_run_create(probe)
+            called = f'admission webhook "{VALIDATING_WEBHOOK_NAME}"' in result.stderr
+            if called and (not mutating or self._mutate_requests() > before):
+                return
+            last = result.stderr.strip() or result.stdout[:300]
+            self._check_alive("webhook")
+            if time.monotonic() > deadline:
+                raise KubeLabError(f"the API server never called the webhook; last answer: {last}")
+            time.sleep(_POLL_S)
+
+    # --- kubectl and manifests --------------------------------------------------------
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl against the lab; with ``check``, a failure raises with kubectl's stderr."""
+        argv = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
+        result = subprocess.run(
+            argv, input=input, capture_output=True, text=True, check=False, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise KubeLabError(
+                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr.strip()}"
+            )
+        return result
+
+    def apply(self, manifests: Sequence[str | Path]) -> list[KubectlFailure]:
+        """``kubectl apply`` the objects in ``manifests``: Namespaces and NADs first, then
+        everything else, then MultiNetworkPolicies (the webhook checks a policy's NADs)."""
+        objects = [m.obj for m in load_manifests([str(p) for p in manifests])]
+        first = [o for o in objects if o.get("kind") in ("Namespace", NAD_KIND)]
+        last = [o for o in objects if o.get("kind") == MNP_KIND]
+        middle = [o for o in objects if o not in first and o not in last]
+        failures: list[KubectlFailure] = []
+        for group in (first, middle, last):
+            if not group:
+                continue
+            doc = {"apiVersion": "v1", "kind": "List", "items": group}
+            result = self.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
+            if self.progress is not None and result.stdout:
+                self.progress.write(result.stdout)
+            if result.returncode != 0:
+                failures.append(KubectlFailure("kubectl apply", result.stderr.strip()))
+            elif self.progress is not None and result.stderr:
+                self.progress.write(result.stderr)  # warnings
+        return failures
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Namespaces, pods, NADs and policies as stored in the API server."""
+        out = self.kubectl("get", MODELLED_RESOURCES, "-A", "-o", "json").stdout
+        items = json.loads(out).get("items") or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def snapshot(self) -> SnapshotBuild:
+        return build_snapshot(self.objects())
+
+    # --- convergence and tracing ------------------------------------------------------
+    def converged(self) -> tuple[bool, str, SnapshotBuild]:
+        """Whether every pod has its addresses and switch port and the enforcer's NB rows
+        match what it would compile from the API server's objects; with the reason if not."""
+        objects = self.objects()
+        if fill_pod_networks(objects) != objects:
+            return False, "pods still lack k8s.ovn.org/pod-networks entries", build_snapshot([])
+        build = build_snapshot(objects)
+        want = {
+            p.name: p.addresses for lay in plan_topology(build.snapshot).values() for p in lay.ports
+        }
+        have = self._lab_pod_ports()
+        if have != want:
+            missing = sorted(set(want) - set(have))
+            extra = sorted(set(have) - set(want))
+            return False, f"switch ports differ (missing {missing}, extra {extra})", build
+        with connect(self.sandbox.nb_remote) as conn:
+            pending = plan(compile_desired(build.snapshot), read_state(conn))
+        if pending.ops:
+            return False, f"the enforcer has {len(pending.ops)} NB operations to go", build
+        return True, "", build
+
+    def _lab_pod_ports(self) -> dict[str, str]:
+        out = json.loads(
+            self.sandbox.nbctl(
+                "--format=json",
+                "--columns=name,addresses,external_ids",
+                "list",
+                "Logical_Switch_Port",
+            )
+        )
+        ports: dict[str, str] = {}
+        for name, addresses, ids in out["data"]:
+            id_map = dict(ids[1]) if isinstance(ids, list) else {}
+            if id_map.get(LAB_MARK) != "true" or id_map.get("pod") != "true":
+                continue
+            if isinstance(addresses, list) and addresses and addresses[0] == "set":
+                addresses = " ".join(addresses[1])
+            ports[name] = str(addresses)
+        return ports
+
+    def wait_converged(self, timeout: float = _CONVERGE_TIMEOUT_S) -> SnapshotBuild:
+        """Poll ``converged`` until true; raise with the last reason after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done, why, build = self.converged()
+            if done:
+                return build
+            for name in ("enforcer", "pod-controller"):
+                self._check_alive(name)
+            if time.monotonic() > deadline:
+                raise KubeLabError(
+                    f"the lab did not converge in {timeout:.0f} s: {why}; see "
+                    f"{self.dir / 'enforcer.log'} and {self.dir / 'pod-controller.log'}"
+                )
+            time.sleep(_POLL_S * 2)
+
+    def trace(
+        self, ports: Sequence[ProbePort] | None = None, wait: bool = True
+    ) -> list[NetworkMatrix]:
+        """The ovn-trace connectivity matrix of what the API server holds, once the lab
+        has converged (``wait``)."""
+        build = self.wait_converged() if wait else self.snapshot()
+        return trace_matrix(self.sandbox, build.snapshot, ports)
+
+    def describe(self) -> str:
+        """What is running and how to use it, for ``mnp lab up --kube``."""
+        pids = self.pids()
+        apiserver = (_read_lab(self.lab_file).get("kube") or {}).get("apiserver")
+        lines = [
+            f"lab up in {self.dir}",
+            f"  kube-apiserver  {apiserver}",
+            f"  mnp webhook     {self.webhook_url} (pid {pids.get('webhook')}, log webhook.log)",
+            f"  mnp enforcer    NB {self.sandbox.nb_remote} (pid {pids.get('enforcer')}, "
+            "log enforcer.log)",
+            f"  pod controller  pid {pids.get('pod-controller')} (log pod-controller.log)",
+            "",
+            f"  export KUBECONFIG={self.kubeconfig}",
+            "  kubectl apply -f policy.yaml",
+            f"  mnp lab trace --dir {self.dir}",
+            f"  mnp lab down --dir {self.dir}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _probe_policy(labels: dict[str, str]) -> dict[str, Any]:
+    """An invalid policy (port 70000, no protocol) for server-side dry runs."""
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1beta1",
+        "kind": "MultiNetworkPolicy",
+        "metadata": {
+            "name": "mnp-lab-probe",
+            "namespace": PROBE_NAMESPACE,
+            "labels": labels,
+            "annotations": {"k8s.v1.cni.cncf.io/policy-for": "mnp-lab-probe"},
+        },
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 70000}]}]},
+    }
+
+
+def _stop_child(proc: subprocess.Popen[bytes]) -> None:
+    stop_pid(proc.pid)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
