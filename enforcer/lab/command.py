@@ -110,12 +110,13 @@ def _report(build: SnapshotBuild) -> None:
 
 
 def _up_kube(dir: Path, paths: list[str]) -> int:
+    from enforcer.lab.kube import KubeControlPlaneError
     from enforcer.lab.kube_binaries import KubeBinariesError
     from enforcer.lab.kube_lab import KubeLab, KubeLabError
 
     try:
         lab = KubeLab(dir).start([os.path.abspath(p) for p in paths], strict=False)
-    except (KubeLabError, KubeBinariesError) as e:
+    except (KubeLabError, KubeBinariesError, KubeControlPlaneError) as e:
         print(f"mnp lab up: {e}", file=sys.stderr)
         return EXIT_ERROR
     for failure in lab.failures:
@@ -170,7 +171,15 @@ def _trace_kube(dir: Path, ports: list[ProbePort] | None, output: str) -> int:
 
 
 def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, output: str) -> int:
-    if not paths and "kube" in _read_lab(dir):
+    if "kube" in _read_lab(dir):
+        if paths:
+            # The pod controller owns this lab's topology; files would fight it.
+            print(
+                f"mnp lab trace: {dir} is a Kubernetes lab: apply the files with "
+                f"`kubectl --kubeconfig {dir}/kubeconfig apply -f ...`, then trace without -f",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         return _trace_kube(dir, ports, output)
     sandbox = OvnSandbox.attach(dir)
     if not paths:

@@ -438,6 +438,9 @@ class KubeControlPlane:
                 "--disable-admission-plugins=ServiceAccount",
                 # Fewer moving parts at start-up; nothing here needs fairness.
                 "--enable-priority-and-fairness=false",
+                # Close open watches on SIGTERM after 2 s; without it a connected informer
+                # holds the shutdown until the SIGKILL ceiling (15 s) in stop and restart.
+                "--shutdown-watch-termination-grace-period=2s",
                 "--v=0",
             ],
         )

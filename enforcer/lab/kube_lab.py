@@ -50,7 +50,7 @@ from enforcer.ovsdb import connect
 from mnp.addressing import fill_pod_networks
 from mnp.admission import VALIDATING_WEBHOOK_NAME
 from mnp.connectivity import ProbePort
-from mnp.manifests import load_manifests
+from mnp.manifests import Manifest, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.snapshot import SnapshotBuild, build_snapshot
 
@@ -191,6 +191,7 @@ class KubeLab:
         """Start everything, apply ``manifests`` and wait until pods have ports and the
         enforcer has caught up. With ``strict``, a failed kubectl apply raises (after
         stopping the lab); otherwise failures are kept in ``self.failures``."""
+        load_manifests([str(p) for p in manifests])  # unreadable input fails before anything runs
         binaries = self.binaries
         self.plane = KubeControlPlane(self.dir, binaries)
         started = time.monotonic()
@@ -220,9 +221,9 @@ class KubeLab:
                     f"stop it with `mnp lab down --dir {self.dir}`"
                 )
         _write_lab(self.lab_file, manifests=None, kube={"kubeconfig": str(self.kubeconfig)})
-        if not self.sandbox.is_running():
-            self.sandbox.stop()
-            self.sandbox.start()
+        # A fresh NB: rows of an earlier lab in this directory would mislead the trace.
+        self.sandbox.stop()
+        self.sandbox.start()
         self._say("starting etcd and kube-apiserver")
         # A data dir left by a stopped lab belongs to another cluster id.
         _remove_tree(self.dir / "etcd")
@@ -332,9 +333,11 @@ class KubeLab:
         )
 
     def _save_kube_state(self) -> None:
+        recorded = _read_lab(self.lab_file).get("kube") or {}
         state = {
             "kubeconfig": str(self.kubeconfig),
-            "apiserver": self.plane.url,
+            # An attached lab does not know the port; keep what the starter recorded.
+            "apiserver": self.plane.url if self.plane.apiserver_port else recorded.get("apiserver"),
             "webhook_port": self.webhook_port,
             "webhook_health_port": self.webhook_health_port,
             "ca_bundle": base64.b64encode(self._ca_bundle).decode(),
@@ -444,6 +447,8 @@ class KubeLab:
 
     def rotate_webhook_certificate(self) -> None:
         """A new serving certificate from the same CA; returns once the webhook serves it."""
+        if self._ca is None:
+            raise KubeLabError("only the KubeLab that started the lab holds its CA's key")
         cert = self._write_webhook_certificate(new_ca=False)
         self._wait_serving(cert)
 
@@ -603,21 +608,24 @@ class KubeLab:
 
     def apply(self, manifests: Sequence[str | Path]) -> list[KubectlFailure]:
         """``kubectl apply`` the objects in ``manifests``: Namespaces and NADs first, then
-        everything else, then MultiNetworkPolicies (the webhook checks a policy's NADs)."""
-        objects = [m.obj for m in load_manifests([str(p) for p in manifests])]
-        first = [o for o in objects if o.get("kind") in ("Namespace", NAD_KIND)]
-        last = [o for o in objects if o.get("kind") == MNP_KIND]
-        middle = [o for o in objects if o not in first and o not in last]
+        everything else, then MultiNetworkPolicies (the webhook checks a policy's NADs).
+
+        kubectl reads each group from stdin, so its errors say "STDIN"; each error line is
+        prefixed with the file and line of the object it names."""
+        loaded = load_manifests([str(p) for p in manifests])
+        rank = {"Namespace": 0, NAD_KIND: 0, MNP_KIND: 2}
         failures: list[KubectlFailure] = []
-        for group in (first, middle, last):
+        for step in (0, 1, 2):
+            group = [m for m in loaded if rank.get(str(m.obj.get("kind")), 1) == step]
             if not group:
                 continue
-            doc = {"apiVersion": "v1", "kind": "List", "items": group}
+            doc = {"apiVersion": "v1", "kind": "List", "items": [m.obj for m in group]}
             result = self.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
             if self.progress is not None and result.stdout:
                 self.progress.write(result.stdout)
             if result.returncode != 0:
-                failures.append(KubectlFailure("kubectl apply", result.stderr.strip()))
+                lines = [_locate(line, group) for line in result.stderr.strip().splitlines()]
+                failures.append(KubectlFailure("kubectl apply", "\n".join(lines)))
             elif self.progress is not None and result.stderr:
                 self.progress.write(result.stderr)  # warnings
         return failures
@@ -714,6 +722,18 @@ class KubeLab:
             f"  mnp lab down --dir {self.dir}",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _locate(line: str, manifests: Sequence[Manifest]) -> str:
+    """``FILE:LINE: `` before a kubectl error line that names one of ``manifests``."""
+    if not line.startswith("Error from server"):
+        return line
+    for m in manifests:
+        meta = m.obj.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if isinstance(name, str) and f'"{name}"' in line:
+            return f"{m.file}:{m.line}: {line}"
+    return line
 
 
 def _probe_policy(labels: dict[str, str]) -> dict[str, Any]:

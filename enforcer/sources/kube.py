@@ -17,6 +17,7 @@ against a real kube-apiserver:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -38,7 +39,12 @@ client: Any = kubernetes.client
 config: Any = kubernetes.config
 ApiException: Any = kubernetes.client.exceptions.ApiException
 SharedInformer: Any = informer.SharedInformer
-ADDED, MODIFIED, DELETED, ERROR = informer.ADDED, informer.MODIFIED, informer.DELETED, informer.ERROR
+ADDED, MODIFIED, DELETED, ERROR = (
+    informer.ADDED,
+    informer.MODIFIED,
+    informer.DELETED,
+    informer.ERROR,
+)
 
 _SYNC_TIMEOUT_S = 60.0
 _BACKOFF_FIRST_S = 0.2
@@ -63,6 +69,17 @@ def api_client(kubeconfig: str | None) -> Any:
         return client.ApiClient()
     except config.ConfigException:
         return config.new_client_from_config()
+
+
+def _describe_failure(exc: Any) -> str:
+    """One line: the API server's Status message, not the whole HTTP exchange."""
+    if isinstance(exc, ApiException):
+        try:
+            message = json.loads(exc.body or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def watch_error_reason(exc: Any) -> str:
@@ -93,8 +110,9 @@ def _custom_lister(api: Any, version: str, plural: str) -> Any:
 class _PacedInformer(SharedInformer):  # type: ignore[misc]
     """A SharedInformer that waits between failed lists/watches and says when it has listed.
 
-    Both hooks use the informer's internals (``_initial_list``, ``_fire``, ``_stop_event``),
-    which are stable across the package's releases that ship ``SharedInformer``.
+    Both hooks override the informer's internals (``_initial_list``, ``_fire``,
+    ``_stop_event``), as found in kubernetes 37; if a release renames them, the e2e tests
+    (tests/e2e/test_enforcer_kube.py, test_enforcer_watch.py) fail on the lists metric.
     """
 
     def __init__(
@@ -132,7 +150,9 @@ class _PacedInformer(SharedInformer):  # type: ignore[misc]
         if reason == "expired":
             log.info("%s watch expired (410 Gone): listing again", self.kind)
             return  # relist at once: the list itself is the recovery
-        log.warning("%s list/watch failed (%s: %s); retrying in %.1fs", self.kind, reason, obj, delay)
+        log.warning(
+            "%s list/watch failed (%s); retrying in %.1fs", self.kind, _describe_failure(obj), delay
+        )
         self._stop_event.wait(delay)
 
 
@@ -190,9 +210,10 @@ class KubeSource:
 
     def _as_dict(self, kind: str, obj: Any) -> dict[str, Any]:
         if isinstance(obj, dict):
-            if "kind" not in obj:  # list items of custom resources carry it; be sure
-                obj = {**obj, "kind": kind, "apiVersion": API_VERSIONS.get(kind, "v1")}
-            return obj
+            custom: dict[str, Any] = obj
+            if "kind" not in custom:  # list items of custom resources carry it; be sure
+                custom = {**custom, "kind": kind, "apiVersion": API_VERSIONS.get(kind, "v1")}
+            return custom
         meta = obj.metadata
         cache_key = (kind, f"{meta.namespace}/{meta.name}")
         rv = str(meta.resource_version)

@@ -455,6 +455,24 @@ def describe(cluster: EnforcerCluster, namespace: str, name: str) -> str:
     return cluster.kubectl("describe", "multi-networkpolicy", name, "-n", namespace)
 
 
+def event_reasons(cluster: EnforcerCluster, namespace: str, name: str) -> list[str]:
+    """The reasons of the Events about one policy, oldest first (one per Event object)."""
+    listing = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.kind=MultiNetworkPolicy,involvedObject.name={name}",
+            "-o",
+            "json",
+        )
+    )
+    events = sorted(listing["items"], key=lambda e: e.get("firstTimestamp") or "")
+    return [e["reason"] for e in events for _ in range(int(e.get("count") or 1))]
+
+
 def wait_for_describe(cluster: EnforcerCluster, namespace: str, name: str, *needles: str) -> str:
     deadline = time.monotonic() + CONVERGE_TIMEOUT_S
     while True:
@@ -485,7 +503,9 @@ def test_policies_relabels_updates_and_deletes_follow_in_ovn(cluster: EnforcerCl
 
     updated = json.loads(json.dumps(DB_INGRESS))
     updated["spec"]["podSelector"] = {}
-    updated["spec"]["ingress"] = [{"from": [{"namespaceSelector": {"matchLabels": {"team": "trusted"}}}]}]
+    updated["spec"]["ingress"] = [
+        {"from": [{"namespaceSelector": {"matchLabels": {"team": "trusted"}}}]}
+    ]
     cluster.apply(updated)
     cluster.wait_for_table("update blue/db-ingress", BLUE_FROM_TRUSTED_ONLY)
 
@@ -530,8 +550,19 @@ red/a     .      .     .     .
 red/b     .      .     .     .
 """,
     )
+    # Events report changes only: another reconcile with the same outcome adds none.
+    reconciles = sample(cluster.enforcer.metrics(), "mnp_enforcer_reconcile_duration_seconds_count")
+    cluster.kubectl("label", "pod", "b", "-n", "blue", "tier=backend")
+    cluster.wait_for_metrics(
+        "another reconcile",
+        lambda s: sample(s, "mnp_enforcer_reconcile_duration_seconds_count") > reconciles,
+    )
+    assert event_reasons(cluster, "red", "web-ingress") == ["Applied"]
+    assert event_reasons(cluster, "blue", "bad-except") == ["Skipped"]
+
     cluster.kubectl("delete", "multi-networkpolicy", "web-ingress", "-n", "red")
     cluster.kubectl("delete", "multi-networkpolicy", "bad-except", "-n", "blue")
+    cluster.kubectl("label", "pod", "b", "-n", "blue", "tier-")
 
 
 def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerCluster) -> None:
@@ -539,8 +570,10 @@ def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerClu
 
     samples = cluster.wait_for_metrics(
         "one applied, one skipped",
-        lambda s: sample(s, "mnp_enforcer_policies", state="applied") == 1
-        and sample(s, "mnp_enforcer_policies", state="skipped") == 1,
+        lambda s: (
+            sample(s, "mnp_enforcer_policies", state="applied") == 1
+            and sample(s, "mnp_enforcer_policies", state="skipped") == 1
+        ),
     )
     assert sample(samples, "mnp_enforcer_reconcile_duration_seconds_count") >= 1
     assert sample(samples, "mnp_enforcer_reconcile_duration_seconds_sum") > 0
@@ -552,8 +585,10 @@ def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerClu
     cluster.kubectl("delete", "multi-networkpolicy", "db-ingress", "bad-except", "-n", "blue")
     samples = cluster.wait_for_metrics(
         "both deleted",
-        lambda s: sample(s, "mnp_enforcer_policies", state="applied") == 0
-        and sample(s, "mnp_enforcer_policies", state="skipped") == 0,
+        lambda s: (
+            sample(s, "mnp_enforcer_policies", state="applied") == 0
+            and sample(s, "mnp_enforcer_policies", state="skipped") == 0
+        ),
     )
     assert sample(samples, "mnp_enforcer_nb_rows_written_total", table="ACL", op="delete") > 0
     cluster.wait_for_table("all policies deleted", ALL_ALLOWED)

@@ -78,13 +78,13 @@ red/b     .      .     .     .
 """
 
 # b-from-blue deleted and a-from-web created while the enforcer was paused, and blue/a
-# (web -> retired) and red/b (client -> web) relabelled: red/a accepts only red's pods.
+# (web -> retired) and blue/b (db -> web) relabelled: of the others, only blue/b reaches red/a.
 RED_A_FROM_WEB_ONLY = """
         blue/a blue/b red/a red/b
 blue/a    .      .     X     .
-blue/b    .      .     X     .
+blue/b    .      .     .     .
 red/a     .      .     .     .
-red/b     .      .     .     .
+red/b     .      .     X     .
 """
 
 
@@ -187,7 +187,7 @@ def test_watch_expiry_relists_and_converges(cluster: EnforcerCluster) -> None:
         cluster.kubectl("delete", "multi-networkpolicy", "b-from-blue", "-n", "blue")
         cluster.apply(RED_A_FROM_WEB)
         cluster.kubectl("label", "pod", "a", "-n", "blue", "app=retired", "--overwrite")
-        cluster.kubectl("label", "pod", "b", "-n", "red", "app=web", "--overwrite")
+        cluster.kubectl("label", "pod", "b", "-n", "blue", "app=web", "--overwrite")
         compact_etcd(cluster.kube)
         # The premise: resuming a watch from where the enforcer stopped is 410 Gone.
         events = watch_from(cluster.kube, seen_rv)
@@ -200,12 +200,14 @@ def test_watch_expiry_relists_and_converges(cluster: EnforcerCluster) -> None:
     kind = "MultiNetworkPolicy"
     after = cluster.wait_for_metrics(
         "relist counted",
-        lambda s: errors(s, kind, "expired") > errors(before, kind, "expired")
-        and lists(s, kind) > lists(before, kind),
+        lambda s: (
+            errors(s, kind, "expired") > errors(before, kind, "expired")
+            and lists(s, kind) > lists(before, kind)
+        ),
     )
     assert lists(after, "Pod") > lists(before, "Pod")
 
     cluster.kubectl("delete", "multi-networkpolicy", "a-from-web", "-n", "red")
     cluster.kubectl("label", "pod", "a", "-n", "blue", "app=web", "--overwrite")
-    cluster.kubectl("label", "pod", "b", "-n", "red", "app=client", "--overwrite")
+    cluster.kubectl("label", "pod", "b", "-n", "blue", "app=db", "--overwrite")
     cluster.wait_for_table("policy deleted, labels back", ALL_ALLOWED)

@@ -371,6 +371,32 @@ def test_ordering_recipe_from_the_docs(lab: KubeLab, tmp_path: Path) -> None:
     ]
 
 
+def test_kustomize_default_order_puts_nads_before_policies(tmp_path: Path) -> None:
+    """docs/ordering.md's claim about `kubectl apply -k`, checked on kubectl's kustomize."""
+    listed_policy_first = [
+        policy("tenant-k", "p", {"podSelector": {}}, "net"),
+        nad("tenant-k", "net"),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-k"}},
+    ]
+    for i, obj in enumerate(listed_policy_first):
+        (tmp_path / f"{i}.yaml").write_text(json.dumps(obj))
+    (tmp_path / "kustomization.yaml").write_text(
+        json.dumps({"resources": [f"{i}.yaml" for i in range(len(listed_policy_first))]})
+    )
+    kubectl_bin = ensure_binaries(progress=sys.stderr).kubectl
+
+    out = subprocess.run(
+        [str(kubectl_bin), "kustomize", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+    kinds = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("kind: ")]
+    assert kinds == ["Namespace", "NetworkAttachmentDefinition", "MultiNetworkPolicy"]
+
+
 # --- dry run -----------------------------------------------------------------------------
 
 
@@ -403,7 +429,8 @@ def test_server_dry_run_is_validated_and_stores_nothing(lab: KubeLab) -> None:
         missing = kubectl(lab, "get", "multi-policy", name, "-n", "dry")
         assert missing.returncode == 1
         assert missing.stderr.strip() == (
-            f'Error from server (NotFound): multi-networkpolicies.k8s.cni.cncf.io "{name}" not found'
+            "Error from server (NotFound): multi-networkpolicies.k8s.cni.cncf.io "
+            f'"{name}" not found'
         )
     assert stored_policies(lab, "dry") == []
 

@@ -118,6 +118,14 @@ def test_up_kube_pods_get_ports_trace_and_down(tmp_path: Path) -> None:
             "  vms/vmd                X  X  .  - ",
         ]
 
+        # Files would fight the pod controller over the topology: refused, saying what to do.
+        with_files = mnp("lab", "trace", "--dir", str(lab_dir), "-f", "examples/layer2")
+        assert with_files.returncode == 2
+        assert with_files.stderr == (
+            f"mnp lab trace: {lab_dir} is a Kubernetes lab: apply the files with "
+            f"`kubectl --kubeconfig {lab_dir}/kubeconfig apply -f ...`, then trace without -f\n"
+        )
+
         # Deleting the pod needs no kubelet, and its port goes.
         deleted = kubectl("delete", "pod", "vmd", "-n", "vms")
         assert deleted.returncode == 0, deleted.stderr
