@@ -143,17 +143,24 @@ def run_loop(
     and every ``resync`` seconds to repair drift. A failure (the NB down, a cluster without
     leader, a bad snapshot) is logged and retried after ``retry`` seconds, doubling up to
     ``max_retry`` while it keeps failing; each reconcile opens a fresh connection, so a NB
-    that comes back is picked up by the next attempt."""
+    that comes back is picked up by the next attempt.
+
+    Pods whose switch ports are not in the NB yet (OVN-Kubernetes annotates a pod before it
+    creates the port, and no event tells us when the port appears) are looked for again
+    after ``retry / 4`` seconds, doubling up to ``max_retry``, until they are all there."""
     failures = 0
+    missing_rounds = 0
+    wait = resync
     changed.set()
     while not stop.is_set():
-        changed.wait(timeout=resync)
+        changed.wait(timeout=wait)
         if stop.is_set():
             return
         time.sleep(debounce)  # coalesce a burst of informer events into one reconcile
         changed.clear()
+        wait = resync
         try:
-            reconciler(snapshot())
+            result = reconciler(snapshot())
         except Exception as e:
             failures += 1
             delay = min(retry * 2 ** (failures - 1), max(retry, max_retry))
@@ -164,3 +171,8 @@ def run_loop(
         if failures:
             log.info("reconcile succeeded again after %d failed attempts", failures)
             failures = 0
+        if result.missing_ports:
+            wait = min(retry / 4 * 2**missing_rounds, max(retry, max_retry))
+            missing_rounds += 1
+        else:
+            missing_rounds = 0

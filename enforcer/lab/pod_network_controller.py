@@ -36,11 +36,6 @@ from mnp.snapshot import build_snapshot
 
 log = logging.getLogger("mnp.lab.pod-controller")
 
-# Set once a pod's switch ports exist. It also tells watchers (the enforcer) that the ports
-# are there: OVN-Kubernetes annotates before it creates a port, and a pod whose annotation
-# came with its manifest would otherwise change no more once its port appears.
-PORTS_ANNOTATION = "lab.mnp.k8s.cni.cncf.io/switch-ports"
-
 _DEBOUNCE_S = 0.05
 _RESYNC_S = 30.0
 _RETRY_S = 1.0
@@ -113,25 +108,17 @@ class PodNetworkController:
 
         filled = fill_pod_networks(objects)
         build = build_snapshot(filled)
-        layouts = build_topology(self.sandbox, build.snapshot)
-        ports: dict[tuple[str, str], list[str]] = {}
-        for layout in layouts.values():
-            for port in layout.ports:
-                ports.setdefault((port.pod_namespace, port.pod_name), []).append(port.name)
+        # Ports first, then the annotation; the enforcer also copes with the other order
+        # (OVN-Kubernetes' own) by looking again for ports it did not find.
+        build_topology(self.sandbox, build.snapshot)
         for before, after in zip(objects, filled, strict=True):
             if after.get("kind") != "Pod":
                 continue
-            key = _pod_key(after)
-            changes: dict[str, str] = {}
             value = _pod_networks(after)
             if after is not before and value is not None:
+                key = _pod_key(after)
                 self._assigned[key] = value
-                changes[POD_NETWORKS_ANNOTATION] = value
-            names = ",".join(sorted(ports.get(key[:2], [])))
-            if names and _annotation(after, PORTS_ANNOTATION) != names:
-                changes[PORTS_ANNOTATION] = names
-            if changes:
-                self._patch(key, changes)
+                self._patch(key, {POD_NETWORKS_ANNOTATION: value})
 
     def _patch(self, key: PodKey, annotations: dict[str, str]) -> None:
         from kubernetes.client.exceptions import ApiException

@@ -3,6 +3,7 @@ stopped, then hung; it logs the failures, keeps retrying, and converges when the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from test_enforcer_ovsdb_remotes import (
 from test_enforcer_support import REPO, layer2_objects, snapshot_of
 
 from enforcer.lab.ovsdb_cluster import StandaloneNb
+from mnp.ovn_names import lsp_name
 
 # A ceiling for polling only (to fail instead of hanging); the loop normally reacts within
 # a fraction of a second.
@@ -111,3 +113,74 @@ def test_loop_reconnects_after_the_nb_restarts_and_after_it_hangs(
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, log.read_text()
+
+
+def _owned_port_group_sizes(remote: str) -> dict[str, int]:
+    """mnp key -> number of switch ports, read with ovn-nbctl (not with mnp's client)."""
+    owned = 'external_ids:"mnp.k8s.cni.cncf.io/owner"=mnp'
+    out = subprocess.run(
+        [
+            "ovn-nbctl",
+            f"--db={remote}",
+            "--format=json",
+            "--columns=external_ids,ports",
+            "find",
+            "Port_Group",
+            owned,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sizes: dict[str, int] = {}
+    for ids, ports in json.loads(out.stdout)["data"]:
+        key = dict(ids[1])["mnp.k8s.cni.cncf.io/key"]
+        sizes[key] = len(ports[1]) if ports[0] == "set" else 1
+    return sizes
+
+
+def test_loop_finds_switch_ports_that_appear_after_the_pods(
+    nb: StandaloneNb, tmp_path: Path
+) -> None:
+    # OVN-Kubernetes annotates a pod before it creates the pod's switch port, and nothing
+    # the enforcer watches changes when the port appears. With resync far away, only the
+    # loop's own second look can put the ports into the port groups.
+    objects = layer2_objects()
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    write_manifests(manifests / "objects.json", objects)
+    log = tmp_path / "enforcer.log"
+    cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", nb.remote]
+    cmd += ["--source", "files", "-f", str(manifests)]
+    cmd += ["--resync", "3600", "--debounce", "0.05", "--retry", "0.4"]
+    with log.open("w") as log_out:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_out, stderr=subprocess.STDOUT, text=True)
+    try:
+        want = expected_keys(snapshot_of(objects))
+        wait_for("port groups", lambda: nb_owned_keys(nb.remote) == want, proc, log)
+        assert set(_owned_port_group_sizes(nb.remote).values()) == {0}  # no ports exist yet
+        assert "switch ports not in the NB yet" in log.read_text()
+
+        # Now the ports appear, as OVN-Kubernetes would create them; no manifest changes.
+        nbctl = ["ovn-nbctl", f"--db={nb.remote}", "ls-add", "flat_l2_switch"]
+        for pod in snapshot_of(objects).pods:
+            for nad, _ in pod.attachments:
+                nbctl += ["--", "lsp-add", "flat_l2_switch", lsp_name(nad, pod.namespace, pod.name)]
+        subprocess.run(nbctl, check=True, capture_output=True)
+
+        wait_for(
+            "switch ports in every port group",
+            lambda: 0 not in _owned_port_group_sizes(nb.remote).values(),
+            proc,
+            log,
+        )
+        assert _owned_port_group_sizes(nb.remote) == {
+            "pg|deny|vms-flat-l2|vms|egress": 1,  # vmc
+            "pg|deny|vms-flat-l2|vms|ingress": 2,  # vma, vmb
+            "pg|policy|vms-flat-l2|vms/vma-ingress-from-vmc": 1,
+            "pg|policy|vms-flat-l2|vms/vmb-ingress-from-vma": 1,
+            "pg|policy|vms-flat-l2|vms/vmc-egress-to-vma": 1,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=_CEILING_S)
