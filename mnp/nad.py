@@ -26,6 +26,9 @@ class DictNadLookup:
             self._nads[key] = obj
         return key
 
+    def objects(self) -> list[dict[str, Any]]:
+        return list(self._nads.values())
+
     def get(self, key: NadKey) -> dict[str, Any] | None:
         return self._nads.get(key)
 

@@ -12,10 +12,8 @@ them too.
 from __future__ import annotations
 
 import base64
-import datetime
 import ipaddress
 import json
-import os
 import signal
 import socket
 import ssl
@@ -23,16 +21,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from enforcer.lab.kube_binaries import KubeBinaries, ensure_binaries
+from enforcer.lab.pki import CertificateAuthority, write_private
 
 # Ceilings for polling, not expectations: a warm start takes a few seconds, but the machine
 # may be busy compiling or running other tests.
@@ -46,113 +42,6 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 class KubeControlPlaneError(RuntimeError):
     """The control plane did not start, or a kubectl command failed."""
-
-
-# --- certificates ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Pem:
-    cert: bytes
-    key: bytes
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization is not None:
-        # The API server maps O= to the user's groups.
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(attributes)
-
-
-def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
-    )
-
-
-class LabCertificateAuthority:
-    """A CA that signs the lab's serving and client certificates."""
-
-    def __init__(self, common_name: str = "mnp lab CA") -> None:
-        self._key = _new_key()
-        self._subject = _name(common_name)
-        cert = (
-            _builder(self._subject, self._subject, self._key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
-        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-
-    def _issue(
-        self,
-        subject: x509.Name,
-        usage: x509.ObjectIdentifier,
-        sans: list[str],
-    ) -> _Pem:
-        key = _new_key()
-        builder = (
-            _builder(subject, self._subject, key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            names: list[x509.GeneralName] = []
-            for san in sans:
-                try:
-                    names.append(x509.IPAddress(ipaddress.ip_address(san)))
-                except ValueError:
-                    names.append(x509.DNSName(san))
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(self._key, hashes.SHA256())
-        return _Pem(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
-
-    def issue_server(self, sans: list[str]) -> _Pem:
-        return self._issue(_name(sans[0]), ExtendedKeyUsageOID.SERVER_AUTH, sans)
-
-    def issue_client(self, common_name: str, organization: str | None = None) -> _Pem:
-        return self._issue(_name(common_name, organization), ExtendedKeyUsageOID.CLIENT_AUTH, [])
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 # --- processes --------------------------------------------------------------------------
@@ -189,7 +78,7 @@ def _log_tail(path: Path) -> str:
 # --- lab.json ---------------------------------------------------------------------------
 
 
-def _update_lab_pids(lab_file: Path, add: list[int], remove: list[int]) -> None:
+def update_lab_pids(lab_file: Path, add: list[int], remove: list[int]) -> None:
     """Add and remove pids in ``lab.json``'s "pids" list, keeping every other key."""
     try:
         state = json.loads(lab_file.read_text())
@@ -283,7 +172,7 @@ class KubeControlPlane:
         self._apiserver = None
         self._etcd = None
         if stopped and self.lab_file.exists():
-            _update_lab_pids(self.lab_file, add=[], remove=stopped)
+            update_lab_pids(self.lab_file, add=[], remove=stopped)
 
     def restart_apiserver(self) -> None:
         """Stop kube-apiserver and start it again on the same etcd, port and certificates.
@@ -297,7 +186,7 @@ class KubeControlPlane:
         _terminate(old)
         self._apiserver = None
         if self.lab_file.exists():
-            _update_lab_pids(self.lab_file, add=[], remove=[old.pid])
+            update_lab_pids(self.lab_file, add=[], remove=[old.pid])
         try:
             self._start_apiserver(self.binaries, port=self.apiserver_port)
             self._wait_ready()
@@ -335,7 +224,7 @@ class KubeControlPlane:
     def _write_pki(self) -> None:
         pki = self.dir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
-        ca = LabCertificateAuthority()
+        ca = CertificateAuthority()
         self.ca_file.write_bytes(ca.cert_pem)
         serving = ca.issue_server(
             [
@@ -348,14 +237,14 @@ class KubeControlPlane:
                 str(next(ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE).hosts())),
             ]
         )
-        (pki / "apiserver.crt").write_bytes(serving.cert)
-        _write_private(pki / "apiserver.key", serving.key)
+        (pki / "apiserver.crt").write_bytes(serving.cert_pem)
+        write_private(pki / "apiserver.key", serving.key_pem)
         admin = ca.issue_client("mnp-lab-admin", organization="system:masters")
-        (pki / "admin.crt").write_bytes(admin.cert)
-        _write_private(pki / "admin.key", admin.key)
+        (pki / "admin.crt").write_bytes(admin.cert_pem)
+        write_private(pki / "admin.key", admin.key_pem)
         # Service-account tokens are signed with this key (ES256) and verified with it.
-        sa_key = _new_key()
-        _write_private(
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        write_private(
             pki / "sa.key",
             sa_key.private_bytes(
                 serialization.Encoding.PEM,
@@ -387,7 +276,7 @@ class KubeControlPlane:
             log.close()
 
     def _record(self, proc: subprocess.Popen[bytes]) -> None:
-        _update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
+        update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
 
     def _start_etcd(self, binaries: KubeBinaries) -> None:
         self.etcd_port = free_port()
@@ -479,7 +368,7 @@ class KubeControlPlane:
             "current-context": "mnp-lab",
         }
         # JSON is YAML, and kubectl reads either.
-        _write_private(self.kubeconfig, (json.dumps(config, indent=2) + "\n").encode())
+        write_private(self.kubeconfig, (json.dumps(config, indent=2) + "\n").encode())
 
     def _client_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))

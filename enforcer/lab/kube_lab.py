@@ -36,14 +36,10 @@ import yaml
 
 from enforcer.compile import compile as compile_desired
 from enforcer.diff import plan, read_state
-from enforcer.lab.kube import (
-    KubeControlPlane,
-    LabCertificateAuthority,
-    _update_lab_pids,
-    free_port,
-)
+from enforcer.lab.kube import KubeControlPlane, free_port, update_lab_pids
 from enforcer.lab.kube_binaries import REPO_ROOT, KubeBinaries, ensure_binaries
-from enforcer.lab.ovn import OvnSandbox, _pid_alive, stop_pid
+from enforcer.lab.ovn import OvnSandbox, pid_alive, stop_pid
+from enforcer.lab.pki import CertificateAuthority
 from enforcer.lab.topology import LAB_MARK, plan_topology
 from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 from enforcer.ovsdb import connect
@@ -139,7 +135,7 @@ class KubeLab:
         self.plane = KubeControlPlane(self.dir, binaries)
         self.webhook_port = 0
         self.webhook_health_port = 0
-        self._ca: LabCertificateAuthority | None = None
+        self._ca: CertificateAuthority | None = None
         self._ca_bundle = b""
         self._cert_generation = 0
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -214,7 +210,7 @@ class KubeLab:
     def _start_all(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         if _read_lab(self.lab_file).get("kube"):
-            live = [p for p in _read_lab(self.lab_file).get("pids") or [] if _pid_alive(p)]
+            live = [p for p in _read_lab(self.lab_file).get("pids") or [] if pid_alive(p)]
             if live:
                 raise KubeLabError(
                     f"a lab is already running in {self.dir} (pids {live}); "
@@ -314,7 +310,7 @@ class KubeLab:
             except OSError as e:
                 raise KubeLabError(f"cannot start mnp {args[0]}: {e}") from e
         self._children[name] = proc
-        _update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
+        update_lab_pids(self.lab_file, add=[proc.pid], remove=[])
         self._save_kube_state()
         return proc
 
@@ -348,7 +344,7 @@ class KubeLab:
     def _forget(self, name: str) -> None:
         pid = self.pids().get(name)
         if pid is not None:
-            _update_lab_pids(self.lab_file, add=[], remove=[pid])
+            update_lab_pids(self.lab_file, add=[], remove=[pid])
             kube = _read_lab(self.lab_file).get("kube") or {}
             kube.get("processes", {}).pop(name, None)
             _write_lab(self.lab_file, kube=kube)
@@ -384,17 +380,17 @@ class KubeLab:
         """A serving certificate for 127.0.0.1 (from a new CA if asked), swapped in
         atomically; returns the certificate PEM."""
         if new_ca or self._ca is None:
-            self._ca = LabCertificateAuthority(f"mnp lab webhook CA {self._cert_generation}")
+            self._ca = CertificateAuthority(f"mnp lab webhook CA {self._cert_generation}")
         pem = self._ca.issue_server(["127.0.0.1", "localhost"])
         self._cert_generation += 1
         certs = self.webhook_cert_dir
         certs.mkdir(parents=True, exist_ok=True)
         generation = certs / f"..{self._cert_generation}"
         generation.mkdir()
-        (generation / "tls.crt").write_bytes(pem.cert)
+        (generation / "tls.crt").write_bytes(pem.cert_pem)
         fd = os.open(generation / "tls.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(pem.key)
+            f.write(pem.key_pem)
         (generation / "ca.crt").write_bytes(self._ca.cert_pem)
         link = certs / "..data_tmp"
         link.unlink(missing_ok=True)
@@ -403,7 +399,7 @@ class KubeLab:
         for name in ("tls.crt", "tls.key", "ca.crt"):
             if not (certs / name).is_symlink():
                 (certs / name).symlink_to(f"..data/{name}")
-        return pem.cert
+        return pem.cert_pem
 
     def webhook_configurations(
         self, ca_bundle: bytes, probe_generation: str | None = None
@@ -466,7 +462,7 @@ class KubeLab:
         old_bundle = self._ca_bundle
         self._cert_generation += 1
         generation = str(self._cert_generation)
-        new_ca = LabCertificateAuthority(f"mnp lab webhook CA {generation}")
+        new_ca = CertificateAuthority(f"mnp lab webhook CA {generation}")
         self.install_webhook_configurations(old_bundle + new_ca.cert_pem, generation)
         self._wait_configuration_taken(generation)
         if after_step is not None:

@@ -43,7 +43,7 @@ def require_binary(name: str) -> str:
     return found
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +74,7 @@ def stop_pid(pid: int, timeout: float = _STOP_TIMEOUT_S) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.01)
     try:
@@ -136,7 +136,7 @@ class OvnSandbox:
         out: dict[str, int] = {}
         for d in self.DAEMONS:
             pid = read_pid(self.pidfile(d))
-            if pid is not None and _pid_alive(pid):
+            if pid is not None and pid_alive(pid):
                 out[d] = pid
         return out
 

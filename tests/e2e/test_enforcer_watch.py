@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from enforcer.lab.kube import KubeControlPlane
-from tests.e2e.test_enforcer_kube import (
+from tests.e2e.enforcer_cluster import (
     ALL_ALLOWED,
     EnforcerCluster,
     Samples,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from enforcer.lab.kube_binaries import REPO_ROOT, ensure_binaries
-from enforcer.lab.ovn import OvnSandbox, _pid_alive
+from enforcer.lab.ovn import OvnSandbox, pid_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def test_up_kube_pods_get_ports_trace_and_down(tmp_path: Path) -> None:
         lab = json.loads((lab_dir / "lab.json").read_text())
         pids: list[int] = lab["pids"]
         assert set(lab["kube"]["processes"]) == {"webhook", "enforcer", "pod-controller"}
-        assert all(_pid_alive(p) for p in pids)
+        assert all(pid_alive(p) for p in pids)
 
         # The stored policies got the webhook's defaults.
         stored = json.loads(
@@ -136,7 +136,7 @@ def test_up_kube_pods_get_ports_trace_and_down(tmp_path: Path) -> None:
 
     assert down.returncode == 0, down.stderr
     assert down.stdout == f"lab down in {lab_dir}\n"
-    assert not any(_pid_alive(p) for p in pids)
+    assert not any(pid_alive(p) for p in pids)
     assert json.loads((lab_dir / "lab.json").read_text())["pids"] == []
     assert OvnSandbox(lab_dir).pids() == {}
 

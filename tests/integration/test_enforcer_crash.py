@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_enforcer_support import REPO, lab, owned_keys, snapshot_of, synthetic_objects
+from enforcer_support import REPO, lab, owned_keys, snapshot_of, synthetic_objects
 
 from enforcer.compile import compile
 from enforcer.lab.ovn import OvnSandbox

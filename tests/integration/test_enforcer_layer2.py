@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from test_enforcer_support import (
+from enforcer_support import (
     find,
     lab,
     layer2_objects,

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_enforcer_ovsdb_remotes import (
+from enforcer_support import (
+    REPO,
     expected_keys,
+    layer2_objects,
     nb_owned_keys,
+    snapshot_of,
     without_policy,
     write_manifests,
 )
-from test_enforcer_support import REPO, layer2_objects, snapshot_of
 
 from enforcer.lab.ovsdb_cluster import StandaloneNb
 from mnp.ovn_names import lsp_name

@@ -5,20 +5,28 @@ a dead first remote, nobody answering), and a write raced by another writer."""
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from test_enforcer_support import REPO, find, lab, layer2_objects, owned_keys, snapshot_of
+from enforcer_support import (
+    enforce_once,
+    expected_keys,
+    find,
+    lab,
+    layer2_objects,
+    nb_owned_keys,
+    owned_keys,
+    snapshot_of,
+    without_policy,
+    write_manifests,
+)
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
-from enforcer.lab.ovn import OvnSandbox, require_binary
+from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb, free_port
 from enforcer.ovsdb import (
     NB_DB,
@@ -31,61 +39,7 @@ from enforcer.ovsdb import (
     split_remotes,
 )
 from enforcer.reconcile import ATTEMPTS, NbTarget, reconcile
-from mnp.model import Snapshot
 from tests.certs import CertificateAuthority
-
-OWNED_TABLES = ("Port_Group", "Address_Set", "ACL")
-
-
-def expected_keys(snapshot: Snapshot) -> dict[str, list[str]]:
-    desired = compile(snapshot)
-    return {
-        "Port_Group": sorted(r.key for r in desired.port_groups),
-        "Address_Set": sorted(r.key for r in desired.address_sets),
-        "ACL": sorted(r.key for r in desired.acls),
-    }
-
-
-def nb_owned_keys(remote: str, *tls_args: str) -> dict[str, list[str]]:
-    """table -> mnp keys of the owned rows, read with ovn-nbctl (not with mnp's client)."""
-    out: dict[str, list[str]] = {}
-    for table in OWNED_TABLES:
-        proc = subprocess.run(
-            [
-                require_binary("ovn-nbctl"),
-                f"--db={remote}",
-                *tls_args,
-                "--format=json",
-                "--columns=external_ids",
-                "find",
-                table,
-                'external_ids:"mnp.k8s.cni.cncf.io/owner"=mnp',
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        rows = json.loads(proc.stdout)["data"]
-        out[table] = sorted(dict(r[0][1])["mnp.k8s.cni.cncf.io/key"] for r in rows)
-    return out
-
-
-def write_manifests(path: Path, objects: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-    return path
-
-
-def enforce_once(remote: str, manifests: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", remote, *extra]
-    cmd += ["--source", "files", "-f", str(manifests), "--once"]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
-
-
-def without_policy(objects: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    find(objects, "MultiNetworkPolicy", name)  # it must be there to be removed
-    return [o for o in objects if o["metadata"]["name"] != name]
-
 
 # -- ssl: ---------------------------------------------------------------------------------
 

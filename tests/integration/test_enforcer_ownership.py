@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_enforcer_support import REPO, find, lab, layer2_objects, snapshot_of
+from enforcer_support import REPO, find, lab, layer2_objects, snapshot_of
 
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile

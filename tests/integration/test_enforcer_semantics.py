@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from test_enforcer_support import lab, observed_matrix, pod_manifest, snapshot_of
+from enforcer_support import lab, observed_matrix, pod_manifest, snapshot_of
 
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.trace import trace_matrix

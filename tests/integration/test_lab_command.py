@@ -12,7 +12,7 @@ import yaml
 from conftest import K8sObjects
 
 from enforcer.lab.command import main
-from enforcer.lab.ovn import OvnSandbox, _pid_alive
+from enforcer.lab.ovn import OvnSandbox, pid_alive
 
 
 def write(path: Path, objects: list[dict[str, Any]]) -> str:
@@ -55,7 +55,7 @@ def test_up_trace_down(
         pids = list(OvnSandbox(lab_dir).pids().values())
         assert main(["down", "--dir", str(lab_dir)]) == 0
         assert sleeper.wait(timeout=10) is not None
-        assert not any(_pid_alive(p) for p in pids)
+        assert not any(pid_alive(p) for p in pids)
     finally:
         OvnSandbox(lab_dir).stop()
 

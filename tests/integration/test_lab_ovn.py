@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.lab.ovn import OvnError, OvnMissingError, OvnSandbox, _pid_alive, require_binary
+from enforcer.lab.ovn import OvnError, OvnMissingError, OvnSandbox, pid_alive, require_binary
 
 
 def test_started_sandbox_compiles_nb_into_sb(ovn: OvnSandbox) -> None:
@@ -31,7 +31,7 @@ def test_stop_ends_every_daemon(tmp_path: Path) -> None:
     pids = list(sandbox.pids().values())
     assert len(pids) == 3
     sandbox.stop()
-    assert not any(_pid_alive(p) for p in pids)
+    assert not any(pid_alive(p) for p in pids)
     assert not sandbox.is_running()
     sandbox.stop()  # second stop is harmless
     with pytest.raises(OvnError, match="no running OVN sandbox"):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
+from enforcer.compile import compile
+from enforcer.lab.ovn import OvnSandbox, require_binary
 from enforcer.lab.topology import build_topology
 from enforcer.lab.trace import trace_matrix
 from enforcer.sources.files import objects_from_files
@@ -153,3 +156,56 @@ def owned_keys(sandbox: OvnSandbox) -> dict[str, list[str]]:
         rows = json.loads(text)["data"]
         out[table] = sorted(dict(r[0][1])["mnp.k8s.cni.cncf.io/key"] for r in rows)
     return out
+
+
+OWNED_TABLES = ("Port_Group", "Address_Set", "ACL")
+
+
+def expected_keys(snapshot: Snapshot) -> dict[str, list[str]]:
+    desired = compile(snapshot)
+    return {
+        "Port_Group": sorted(r.key for r in desired.port_groups),
+        "Address_Set": sorted(r.key for r in desired.address_sets),
+        "ACL": sorted(r.key for r in desired.acls),
+    }
+
+
+def nb_owned_keys(remote: str, *tls_args: str) -> dict[str, list[str]]:
+    """table -> mnp keys of the owned rows, read with ovn-nbctl (not with mnp's client)."""
+    out: dict[str, list[str]] = {}
+    for table in OWNED_TABLES:
+        proc = subprocess.run(
+            [
+                require_binary("ovn-nbctl"),
+                f"--db={remote}",
+                *tls_args,
+                "--format=json",
+                "--columns=external_ids",
+                "find",
+                table,
+                'external_ids:"mnp.k8s.cni.cncf.io/owner"=mnp',
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        rows = json.loads(proc.stdout)["data"]
+        out[table] = sorted(dict(r[0][1])["mnp.k8s.cni.cncf.io/key"] for r in rows)
+    return out
+
+
+def write_manifests(path: Path, objects: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    return path
+
+
+def enforce_once(remote: str, manifests: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", remote, *extra]
+    cmd += ["--source", "files", "-f", str(manifests), "--once"]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def without_policy(objects: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    find(objects, "MultiNetworkPolicy", name)  # it must be there to be removed
+    return [o for o in objects if o["metadata"]["name"] != name]
