@@ -1,7 +1,8 @@
 """Render traced connectivity matrices as text (one table per network, port and family) or JSON.
 
-In the text form a cell is ``.`` (delivered) or ``X`` (dropped), as observed by ovn-trace;
-``!`` after it flags a disagreement with the reference model.
+In the text form each table shows what ovn-trace observed and, beside it, what the policy
+model expects; a cell is ``.`` (delivered) or ``X`` (dropped), rows send and columns receive,
+and ``!`` flags a disagreement.
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ def _family_name(family: int) -> str:
     return "IPv4" if family == 4 else "IPv6"
 
 
-def _cell_text(cell: Cell | None, color: bool) -> str:
+def _mark(allowed: bool, color: bool) -> str:
+    mark = "." if allowed else "X"
+    return f"{_GREEN if allowed else _RED}{mark}{_RESET}" if color else mark
+
+
+def _cell_text(cell: Cell | None, color: bool, observed: bool) -> str:
+    """One cell: the verdict, then ``!`` when ovn-trace and the model disagree."""
     if cell is None:
         return "- "
-    mark = "." if cell.observed else "X"
-    flag = " " if cell.agrees else "!"
-    if not color:
-        return mark + flag
-    body = f"{_GREEN if cell.observed else _RED}{mark}{_RESET}"
-    return body + (f"{_BOLD}{_YELLOW}!{_RESET}" if not cell.agrees else " ")
+    flag = " " if cell.agrees else (f"{_BOLD}{_YELLOW}!{_RESET}" if color else "!")
+    return _mark(cell.observed if observed else cell.expected, color) + flag
 
 
 def _table(cells: list[Cell], color: bool) -> list[str]:
+    """The ovn-trace matrix with the policy model's beside it; rows send, columns receive."""
     sources = list(dict.fromkeys(c.probe.src for c in cells))
     # Columns in the same order as rows (a square matrix), then external addresses.
     dsts = set(c.probe.dst for c in cells)
@@ -42,10 +46,17 @@ def _table(cells: list[Cell], color: bool) -> list[str]:
     targets += list(dict.fromkeys(c.probe.dst for c in cells if c.probe.dst not in targets))
     by_pair = {(c.probe.src, c.probe.dst): c for c in cells}
     width = max(len(s.label) for s in sources)
-    lines = [" " * (width + 4) + " ".join(f"{i:<2}" for i in range(len(targets)))]
+    grid_width = max(3 * len(targets) - 1, len("ovn-trace"))
+    numbers = " ".join(f"{i:<2}" for i in range(len(targets)))
+    lines = [
+        " " * (width + 4) + f"{'ovn-trace':<{grid_width}}    policy model",
+        " " * (width + 4) + f"{numbers:<{grid_width}}    {numbers}",
+    ]
     for s in sources:
-        row = " ".join(_cell_text(by_pair.get((s, t)), color) for t in targets)
-        lines.append(f"  {s.label:<{width}}  {row}")
+        seen = " ".join(_cell_text(by_pair.get((s, t)), color, observed=True) for t in targets)
+        want = " ".join(_cell_text(by_pair.get((s, t)), color, observed=False) for t in targets)
+        pad = " " * (grid_width - (3 * len(targets) - 1))  # colour codes have no width
+        lines.append(f"  {s.label:<{width}}  {seen}{pad}    {want}")
     lines.append("  columns: " + ", ".join(f"{i}={t.label}" for i, t in enumerate(targets)))
     return lines
 
@@ -64,7 +75,8 @@ def render_text(matrices: list[NetworkMatrix], color: bool = False) -> str:
         if not groups:
             out.append("  (no pod pairs to probe)")
         for (port, family), cells in groups.items():
-            out.append(f" {port} {_family_name(family)}")
+            legend = "rows send, columns receive; . delivered, X dropped"
+            out.append(f" {port} {_family_name(family)}  ({legend})")
             out += _table(cells, color)
         for c in m.disagreements:
             p = c.probe
@@ -74,7 +86,10 @@ def render_text(matrices: list[NetworkMatrix], color: bool = False) -> str:
             )
         out.append("")
     total = sum(len(m.disagreements) for m in matrices)
-    out.append("OVN agrees with the reference model" if total == 0 else f"{total} disagreements")
+    if total == 0:
+        out.append("OVN agrees with the reference model")
+    else:
+        out.append(f"{total} disagreement{'' if total == 1 else 's'} with the reference model")
     return "\n".join(out) + "\n"
 
 
