@@ -86,15 +86,33 @@ class NetworkPods:
             self.by_ns[p.pod.namespace].append(p)
         self._in_ns: dict[tuple[str, LabelSelector | None], list[PodOnNetwork]] = {}
         self._namespaces: dict[LabelSelector, list[str]] = {}
+        self._by_label: dict[str, dict[tuple[str, str], list[PodOnNetwork]]] = {}
 
     def in_namespace(self, ns: str, selector: LabelSelector | None) -> list[PodOnNetwork]:
         key = (ns, selector)
         hit = self._in_ns.get(key)
         if hit is None:
-            pods = self.by_ns.get(ns, [])
-            hit = pods if selector is None else [p for p in pods if matches(selector, p.labels)]
+            if selector is None:
+                hit = self.by_ns.get(ns, [])
+            else:
+                hit = [p for p in self._candidates(ns, selector) if matches(selector, p.labels)]
             self._in_ns[key] = hit
         return hit
+
+    def _candidates(self, ns: str, selector: LabelSelector) -> list[PodOnNetwork]:
+        """Pods that can match: with matchLabels, those carrying its rarest pair (an index
+        per namespace instead of testing every pod against every selector)."""
+        pods = self.by_ns.get(ns, [])
+        if not selector.match_labels:
+            return pods
+        index = self._by_label.get(ns)
+        if index is None:
+            index = defaultdict(list)
+            for p in pods:
+                for pair in p.labels.items():
+                    index[pair].append(p)
+            self._by_label[ns] = index
+        return min((index.get(pair, []) for pair in selector.match_labels), key=len)
 
     def namespaces(self, selector: LabelSelector) -> list[str]:
         hit = self._namespaces.get(selector)
@@ -120,10 +138,15 @@ def _ids(key: str, **extra: str) -> ExternalIds:
 
 
 def _strip_prefix(cidr: str) -> str | None:
+    """The normalised address of an interface CIDR (``10.0.0.5/24`` -> ``10.0.0.5``)."""
+    address, _, length = cidr.partition("/")
     try:
-        return str(ipaddress.ip_interface(cidr).ip)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    if length and not (length.isdigit() and int(length) <= ip.max_prefixlen):
+        return None
+    return str(ip)
 
 
 def _family(ip: str) -> int:

@@ -19,7 +19,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import socket
 import ssl as tls
 import time
@@ -34,8 +33,7 @@ IO_TIMEOUT_S = 60.0
 # How long ``connect`` waits for a cluster that answers but has no leader (an election).
 ELECTION_WAIT_S = 10.0
 _RECV_CHUNK = 1 << 20
-# What matters for finding where a JSON message ends: braces, quotes, and escapes in strings.
-_TOKENS = re.compile(r'\\.|[{}"]', re.S)
+_DECODER = json.JSONDecoder()
 _REMOTE_HELP = (
     "use unix:PATH, tcp:IP:PORT or ssl:IP:PORT (IPv6 as [IP]), comma-separated for a cluster"
 )
@@ -242,7 +240,6 @@ class OvsdbConnection:
         self._answered = False  # no message received yet (TLS refusals show up then)
         self._sock = _open_socket(where, context, timeout)
         self._buf = ""
-        self._scan_pos, self._depth, self._in_string = 0, 0, False
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._ids = itertools.count(1)
         self._tracked: set[str] = set()
@@ -290,42 +287,29 @@ class OvsdbConnection:
 
     def _recv_message(self) -> dict[str, Any]:
         while True:
-            end = self._message_end()
-            if end is not None:
-                text, self._buf = self._buf[:end], self._buf[end:]
-                self._scan_pos, self._depth, self._in_string = 0, 0, False
-                try:
-                    msg = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise OvsdbError(f"{self.remote}: malformed JSON-RPC message: {e}") from e
-                if not isinstance(msg, dict):
-                    raise OvsdbError(f"{self.remote}: not a JSON-RPC message: {msg!r:.200}")
+            msg = self._next_message()
+            if msg is not None:
                 self._answered = True
                 return msg
             self._buf += self._read_some()
 
-    def _message_end(self) -> int | None:
-        """End of the first complete top-level JSON object in the buffer, scanning only the
-        text not seen before (re-parsing a growing multi-megabyte reply would be quadratic)."""
-        buf = self._buf
-        last = self._scan_pos
-        for m in _TOKENS.finditer(buf, self._scan_pos):
-            last = m.end()
-            t = m.group()
-            if t == '"':
-                self._in_string = not self._in_string
-            elif self._in_string or t[0] == "\\":
-                continue
-            elif t == "{":
-                self._depth += 1
-            elif t == "}":
-                self._depth -= 1
-                if self._depth == 0:
-                    return m.end()
-        # A trailing lone backslash escapes a character that has not arrived yet.
-        tail = len(buf) - 1 if buf.endswith("\\") and last < len(buf) else len(buf)
-        self._scan_pos = max(last, tail)
-        return None
+    def _next_message(self) -> dict[str, Any] | None:
+        """The first complete JSON-RPC message in the buffer, if there is one.
+
+        Every message ends with ``}``, so the C decoder is tried only when the buffer does:
+        a multi-megabyte reply costs a few parses at C speed, not a scan in Python.
+        """
+        buf = self._buf.lstrip()
+        if not buf.rstrip().endswith("}"):
+            return None
+        try:
+            msg, end = _DECODER.raw_decode(buf)
+        except json.JSONDecodeError:
+            return None  # a nested "}" ended this read; the rest is on its way
+        self._buf = buf[end:]
+        if not isinstance(msg, dict):
+            raise OvsdbError(f"{self.remote}: not a JSON-RPC message: {msg!r:.200}")
+        return msg
 
     def _read_some(self) -> str:
         try:

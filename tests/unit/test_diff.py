@@ -138,22 +138,23 @@ def test_duplicate_rows_with_one_key_are_collapsed() -> None:
     assert p.ops == [{"op": "delete", "table": AS, "where": [["_uuid", "==", ["uuid", "u-dup"]]]}]
 
 
-def test_json_rpc_framing_finds_message_ends_across_chunks() -> None:
+def test_json_rpc_framing_finds_messages_across_chunks() -> None:
+    import json
+
     from enforcer.ovsdb import OvsdbConnection
 
     conn = object.__new__(OvsdbConnection)  # framing only; no socket needed
-    conn._buf, conn._scan_pos, conn._depth, conn._in_string = "", 0, 0, False
+    conn.remote = "unix:test"
+    conn._buf = ""
+    # Braces and escaped quotes inside strings, a "}" at many chunk boundaries, and two
+    # messages back to back.
     first = '{"id":1,"result":{"m":"outport == @a && \\"{x}\\" \\\\"}}'
     second = '{"id":2,"result":[]}'
     text = first + second
-    ends = []
+    got = []
     for cut in range(0, len(text), 7):  # arrive in 7-character pieces
         conn._buf += text[cut : cut + 7]
-        end = conn._message_end()
-        if end is not None:
-            ends.append(conn._buf[:end])
-            conn._buf = conn._buf[end:]
-            conn._scan_pos, conn._depth, conn._in_string = 0, 0, False
-            if conn._message_end() is not None:
-                ends.append(conn._buf)
-    assert ends[0] == first
+        while (msg := conn._next_message()) is not None:
+            got.append(msg)
+    assert got == [json.loads(first), json.loads(second)]
+    assert conn._buf == ""
