@@ -31,7 +31,12 @@ policy_for = obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/policy-for"]
 print(yaml.safe_dump({"metadata": {"annotations": {"k8s.v1.cni.cncf.io/policy-for": policy_for}},
                       "spec": obj["spec"]}, sort_keys=False), end="")'
 
-bold "The seed's use cases: policies stored in the cluster"
+bold "The seed's use cases: the policies"
+for case in layer2 localnet; do
+  printf '\033[2m# examples/%s/policies.yaml\033[0m\n' "$case"
+  cat "examples/$case/policies.yaml"
+  echo
+done
 k get multi-policy -A
 
 bold "ACLs the enforcer wrote into OVN Northbound"
