@@ -36,7 +36,12 @@ import yaml
 
 from enforcer.compile import compile as compile_desired
 from enforcer.diff import plan, read_state
-from enforcer.lab.kube import KubeControlPlane, free_port, update_lab_pids
+from enforcer.lab.kube import (
+    KubeControlPlane,
+    KubeControlPlaneError,
+    free_port,
+    update_lab_pids,
+)
 from enforcer.lab.kube_binaries import REPO_ROOT, KubeBinaries, ensure_binaries
 from enforcer.lab.ovn import OvnSandbox, pid_alive, stop_pid
 from enforcer.lab.pki import CertificateAuthority
@@ -592,15 +597,10 @@ class KubeLab:
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
         """kubectl against the lab; with ``check``, a failure raises with kubectl's stderr."""
-        argv = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
-        result = subprocess.run(
-            argv, input=input, capture_output=True, text=True, check=False, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise KubeLabError(
-                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr.strip()}"
-            )
-        return result
+        try:
+            return self.plane.kubectl(*args, check=check, input=input, timeout=timeout)
+        except KubeControlPlaneError as e:
+            raise KubeLabError(str(e)) from None
 
     def apply(self, manifests: Sequence[str | Path]) -> list[KubectlFailure]:
         """``kubectl apply`` the objects in ``manifests``: Namespaces and NADs first, then
