@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from mnp.field_errors import ErrorList, Path, invalid, required
+from mnp.field_errors import ErrorList, FieldError, Path, invalid, required
 from mnp.model import OVN_CNI_TYPE, NadKey, Network, Topology
 from mnp.validation import json_type, parse_cidr_sloppy
 
@@ -145,6 +146,22 @@ def parse_nad(obj: Any) -> tuple[Network | None, ErrorList, list[str]]:
             ],
             [],
         )
+    network, errs, warnings = _parse_config(key, raw)
+    return network, list(errs), list(warnings)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_config(
+    key: NadKey, raw: str
+) -> tuple[Network | None, tuple[FieldError, ...], tuple[str, ...]]:
+    """``spec.config`` of one NAD, parsed once per content: every admission of a policy
+    reads its target NADs, and their configs rarely change."""
+    network, errs, warnings = _parse_config_text(key, raw)
+    return network, tuple(errs), tuple(warnings)
+
+
+def _parse_config_text(key: NadKey, raw: str) -> tuple[Network | None, ErrorList, list[str]]:
+    nad = str(key)
     try:
         conf = json.loads(raw)
     except (ValueError, RecursionError) as e:

@@ -11,6 +11,7 @@ naming the masked network, which is what gets enforced.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -229,6 +230,7 @@ def _parse_ipv4_sloppy(text: str) -> tuple[int, bool] | None:
     return value, zeros
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cidr_sloppy(text: str) -> ParsedCidr | None:
     """Parse like k8s.io/utils/net ParseCIDRSloppy (leading zeros tolerated); None if invalid."""
     addr, slash, mask = text.partition("/")
