@@ -64,10 +64,45 @@ class Verdict:
     message: str = ""  # the denial message, as the API server would render it
 
 
+_UNCHANGED = 0  # stands for a subtree defaulting left alone, on both sides
+
+
+def _without_unchanged(src: Any, dst: Any) -> tuple[Any, Any]:
+    """Copies of two JSON values where every dict value or list item that defaulting did not
+    change holds the same placeholder, keeping jsonpatch's key order. Equal subtrees yield no
+    operations, so ``make_patch`` returns the same patch, without walking (say)
+    ``metadata.managedFields``."""
+    if type(src) is list and type(dst) is list and len(src) == len(dst):
+        # Defaulting never adds, drops or moves list items: compare them pairwise.
+        pairs = [
+            (_UNCHANGED, _UNCHANGED) if type(x) is type(y) and x == y else _without_unchanged(x, y)
+            for x, y in zip(src, dst, strict=True)
+        ]
+        return [x for x, _ in pairs], [y for _, y in pairs]
+    if type(src) is not dict or type(dst) is not dict:
+        return src, dst
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    for key, old in src.items():
+        if key not in dst:
+            a[key] = old
+            continue
+        new = dst[key]
+        if type(old) is type(new) and old == new:
+            a[key] = b[key] = _UNCHANGED
+        else:
+            a[key], b[key] = _without_unchanged(old, new)
+    for key, new in dst.items():
+        if key not in src:
+            b[key] = new
+    return a, b
+
+
 def _defaulting_patch(obj: Any, defaulted: Any) -> list[dict[str, Any]]:
+    """``jsonpatch.make_patch(obj, defaulted)``, as controller-runtime's PatchResponseFromRaw."""
     if not isinstance(obj, dict) or obj == defaulted:
         return []
-    ops: list[dict[str, Any]] = jsonpatch.make_patch(obj, defaulted).patch
+    ops: list[dict[str, Any]] = jsonpatch.make_patch(*_without_unchanged(obj, defaulted)).patch
     return ops
 
 

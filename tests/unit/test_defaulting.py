@@ -23,6 +23,7 @@ from mnp.admission import (
 from mnp.model import IPBlock, LabelSelector, NadKey, Peer, Port, Requirement
 from mnp.nad import DictNadLookup
 from mnp.policy import parse_policy
+from tests.strategies import policies as random_policies
 
 OVN = "ovn-k8s-cni-overlay"
 
@@ -278,3 +279,13 @@ def test_parse_policy_masks_cidrs_and_defaults() -> None:
 def test_parse_policy_rejects_structural_garbage() -> None:
     with pytest.raises(ValueError, match=r"spec\.ingress"):
         parse_policy(policy({"podSelector": {}, "ingress": "x"}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(random_policies)
+def test_the_pruned_diff_is_make_patch(obj: Any) -> None:
+    # The mutating webhook diffs only what defaulting changed; on any input the patch must be
+    # exactly jsonpatch.make_patch(original, defaulted), as controller-runtime computes it.
+    defaulted = default_policy(obj)
+    expected = [] if not isinstance(obj, dict) else jsonpatch.make_patch(obj, defaulted).patch
+    assert mutate_policy(obj).patch == expected
