@@ -68,6 +68,8 @@ if ! $force && binaries_present && [[ -f "$VERSIONS_FILE" ]] &&
   exit 0
 fi
 
+# Where the Go toolchain usually lives when it is not on a non-login PATH.
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 ||
   die "the 'go' command is not on PATH; install Go >= 1.25 (e.g. /usr/local/go/bin) and rerun"
 GO_VERSION="$(go env GOVERSION)"
