@@ -32,21 +32,53 @@ def snapshot_from_files(paths: Sequence[str | Path]) -> Snapshot:
     return build.snapshot
 
 
-class FilesSource:
-    """Re-reads the files on every snapshot; ``changed`` is set only at start (and by resync)."""
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
-    def __init__(self, paths: Sequence[str | Path]) -> None:
+
+def files_signature(paths: Sequence[str | Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of every manifest file under ``paths``: changes when one does."""
+    seen: list[tuple[str, int, int]] = []
+    for root in map(Path, paths):
+        candidates = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for f in candidates:
+            if f.is_file() and (f == root or f.suffix in MANIFEST_SUFFIXES):
+                try:
+                    st = f.stat()
+                except OSError:
+                    continue  # removed while we looked; the next poll sees it gone
+                seen.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(seen)
+
+
+class FilesSource:
+    """Re-reads the files on every snapshot; ``changed`` is set at start and whenever a
+    manifest file under the paths is added, removed or modified (polled every ``interval``)."""
+
+    def __init__(self, paths: Sequence[str | Path], interval: float = 1.0) -> None:
         if not paths:
             raise ValueError("--source files needs at least one -f FILE_OR_DIR")
         self.paths = list(paths)
+        self.interval = interval
         self.changed = threading.Event()
-        self._uids: dict[tuple[str, str], str] = {}
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         self.changed.set()
+        self._watcher = threading.Thread(target=self._watch, name="mnp-files", daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
-        pass
+        self._stop.set()
+
+    def _watch(self) -> None:
+        last = files_signature(self.paths)
+        while not self._stop.wait(self.interval):
+            now = files_signature(self.paths)
+            if now != last:
+                log.info("manifest files changed; reconciling")
+                last = now
+                self.changed.set()
 
     def snapshot(self) -> Snapshot:
         return snapshot_from_files(self.paths)

@@ -141,6 +141,15 @@ def _owned_port_group_sizes(remote: str) -> dict[str, int]:
     return sizes
 
 
+def create_switch_ports(nb: StandaloneNb, objects: list[dict[str, Any]]) -> None:
+    """The pods' switch ports, as OVN-Kubernetes would create them."""
+    nbctl = ["ovn-nbctl", f"--db={nb.remote}", "ls-add", "flat_l2_switch"]
+    for pod in snapshot_of(objects).pods:
+        for nad, _ in pod.attachments:
+            nbctl += ["--", "lsp-add", "flat_l2_switch", lsp_name(nad, pod.namespace, pod.name)]
+    subprocess.run(nbctl, check=True, capture_output=True)
+
+
 def test_loop_finds_switch_ports_that_appear_after_the_pods(
     nb: StandaloneNb, tmp_path: Path
 ) -> None:
@@ -164,11 +173,7 @@ def test_loop_finds_switch_ports_that_appear_after_the_pods(
         assert "switch ports not in the NB yet" in log.read_text()
 
         # Now the ports appear, as OVN-Kubernetes would create them; no manifest changes.
-        nbctl = ["ovn-nbctl", f"--db={nb.remote}", "ls-add", "flat_l2_switch"]
-        for pod in snapshot_of(objects).pods:
-            for nad, _ in pod.attachments:
-                nbctl += ["--", "lsp-add", "flat_l2_switch", lsp_name(nad, pod.namespace, pod.name)]
-        subprocess.run(nbctl, check=True, capture_output=True)
+        create_switch_ports(nb, objects)
 
         wait_for(
             "switch ports in every port group",
@@ -183,6 +188,32 @@ def test_loop_finds_switch_ports_that_appear_after_the_pods(
             "pg|policy|vms-flat-l2|vms/vmb-ingress-from-vma": 1,
             "pg|policy|vms-flat-l2|vms/vmc-egress-to-vma": 1,
         }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=_CEILING_S)
+
+
+def test_loop_notices_changed_manifest_files(nb: StandaloneNb, tmp_path: Path) -> None:
+    # With resync an hour away and every switch port in place (so no second look for missing
+    # ports either), only the files source's own watch can pick up the edit.
+    objects = layer2_objects()
+    create_switch_ports(nb, objects)
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    objects_file = write_manifests(manifests / "objects.json", objects)
+    log = tmp_path / "enforcer.log"
+    cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", nb.remote]
+    cmd += ["--source", "files", "-f", str(manifests), "--resync", "3600", "--debounce", "0.05"]
+    with log.open("w") as log_out:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_out, stderr=subprocess.STDOUT, text=True)
+    try:
+        want = expected_keys(snapshot_of(objects))
+        wait_for("first convergence", lambda: nb_owned_keys(nb.remote) == want, proc, log)
+        fewer = without_policy(objects, "vmb-ingress-from-vma")
+        write_manifests(objects_file, fewer)
+        want = expected_keys(snapshot_of(fewer))
+        wait_for("the edit enforced", lambda: nb_owned_keys(nb.remote) == want, proc, log)
+        assert "manifest files changed" in log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=_CEILING_S)
