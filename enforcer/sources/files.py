@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mnp.addressing import fill_pod_networks
+from mnp.manifests import load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
 
@@ -20,8 +21,6 @@ log = logging.getLogger("mnp.enforcer.files")
 
 
 def objects_from_files(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    from mnp.manifests import load_manifests  # helper A's loader
-
     return [dict(m.obj) for m in load_manifests([Path(p) for p in paths])]
 
 

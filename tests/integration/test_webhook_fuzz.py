@@ -86,7 +86,7 @@ def check_answer(r: httpx.Response, path: str, uid: str | None, obj: Any = None)
             jsonpatch.apply_patch(copy.deepcopy(obj), ops)  # the patch applies to the object
 
 
-@fuzz(900)
+@fuzz(2000)
 @given(
     obj=policies,
     old=st.none() | policies,
@@ -102,7 +102,7 @@ def test_random_policies_get_well_formed_answers(
     assert r.status_code == 200
 
 
-@fuzz(300)
+@fuzz(1000)
 @given(old=policies | junk, new=policies | junk, operation=operations)
 def test_random_nads_get_well_formed_answers(
     client: httpx.Client, old: Any, new: Any, operation: str
@@ -152,7 +152,7 @@ envelopes = st.fixed_dictionaries(
 )
 
 
-@fuzz(500)
+@fuzz(1000)
 @given(
     body=envelopes.map(lambda d: json.dumps(d).encode())
     | junk.map(lambda d: json.dumps(d).encode())
