@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -59,8 +60,16 @@ def log_sink(namespace: str, name: str, reason: str, message: str, type_: str) -
     log.info("%s %s/%s %s: %s", type_, namespace, name, reason, message)
 
 
+def event_name(policy: str, uid: str | None, reason: str, message: str) -> str:
+    """One Event object per policy and outcome: a restarted enforcer that reports the same
+    outcome again bumps its count instead of adding a copy (as client-go's correlator does)."""
+    digest = hashlib.sha256(f"{uid}|{reason}|{message}".encode()).hexdigest()[:16]
+    return f"{policy[:200]}.{digest}"
+
+
 def kube_event_sink(core_v1: Any, policy_uid: Callable[[str, str], str | None]) -> EventSink:
-    """Create a core/v1 Event whose involvedObject is the policy."""
+    """Create (or bump) a core/v1 Event whose involvedObject is the policy."""
+    from kubernetes.client.exceptions import ApiException
 
     def sink(namespace: str, name: str, reason: str, message: str, type_: str) -> None:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -73,13 +82,15 @@ def kube_event_sink(core_v1: Any, policy_uid: Callable[[str, str], str | None]) 
         uid = policy_uid(namespace, name)
         if uid:
             involved["uid"] = uid
+        message = message[:1024]
+        event = event_name(name, uid, reason, message)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{name[:200]}.", "namespace": namespace},
+            "metadata": {"name": event, "namespace": namespace},
             "involvedObject": involved,
             "reason": reason,
-            "message": message[:1024],
+            "message": message,
             "type": type_,
             "source": {"component": COMPONENT},
             "reportingComponent": COMPONENT,
@@ -87,6 +98,13 @@ def kube_event_sink(core_v1: Any, policy_uid: Callable[[str, str], str | None]) 
             "lastTimestamp": now,
             "count": 1,
         }
-        core_v1.create_namespaced_event(namespace, body)
+        try:
+            core_v1.create_namespaced_event(namespace, body)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            seen = core_v1.read_namespaced_event(event, namespace)
+            count = (seen.count or 1) + 1
+            core_v1.patch_namespaced_event(event, namespace, {"count": count, "lastTimestamp": now})
 
     return sink

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -135,8 +136,8 @@ def describe(cluster: EnforcerCluster, namespace: str, name: str) -> str:
     return cluster.kubectl("describe", "multi-networkpolicy", name, "-n", namespace)
 
 
-def event_reasons(cluster: EnforcerCluster, namespace: str, name: str) -> list[str]:
-    """The reasons of the Events about one policy, oldest first (one per Event object)."""
+def policy_events(cluster: EnforcerCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Event objects about one policy, oldest first."""
     listing = json.loads(
         cluster.kubectl(
             "get",
@@ -149,8 +150,29 @@ def event_reasons(cluster: EnforcerCluster, namespace: str, name: str) -> list[s
             "json",
         )
     )
-    events = sorted(listing["items"], key=lambda e: e.get("firstTimestamp") or "")
+    return sorted(listing["items"], key=lambda e: e.get("firstTimestamp") or "")
+
+
+def event_reasons(cluster: EnforcerCluster, namespace: str, name: str) -> list[str]:
+    """The reasons of the Events about one policy, oldest first, repeated by their count."""
+    events = policy_events(cluster, namespace, name)
     return [e["reason"] for e in events for _ in range(int(e.get("count") or 1))]
+
+
+def event_counts(cluster: EnforcerCluster, namespace: str, name: str) -> list[tuple[str, int]]:
+    """(reason, count) of each Event object about one policy."""
+    events = policy_events(cluster, namespace, name)
+    return sorted((e["reason"], int(e.get("count") or 1)) for e in events)
+
+
+def _until_events_counted(
+    cluster: EnforcerCluster, namespace: str, name: str, want: list[tuple[str, int]]
+) -> None:
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    while (got := event_counts(cluster, namespace, name)) != want:
+        if time.monotonic() > deadline:
+            pytest.fail(f"events of {namespace}/{name}: {got}, expected {want}")
+        time.sleep(POLL_INTERVAL_S)
 
 
 def wait_for_describe(cluster: EnforcerCluster, namespace: str, name: str, *needles: str) -> str:
@@ -239,6 +261,13 @@ red/b     .      .     .     .
     )
     assert event_reasons(cluster, "red", "web-ingress") == ["Applied"]
     assert event_reasons(cluster, "blue", "bad-except") == ["Skipped"]
+
+    # A restarted enforcer reports each outcome again, on the same Event: its count goes up
+    # instead of a copy being added (kubectl describe shows "x2").
+    cluster.enforcer.stop()
+    cluster.enforcer.start()
+    _until_events_counted(cluster, "red", "web-ingress", [("Applied", 2)])
+    _until_events_counted(cluster, "blue", "bad-except", [("Skipped", 2)])
 
     cluster.kubectl("delete", "multi-networkpolicy", "web-ingress", "-n", "red")
     cluster.kubectl("delete", "multi-networkpolicy", "bad-except", "-n", "blue")
