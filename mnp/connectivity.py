@@ -218,8 +218,9 @@ def probes(
     ports: Sequence[ProbePort],
     externals: Iterable[str] = (),
 ) -> list[Probe]:
-    """Every ordered pair of distinct pods on the network (same address family), then every
-    pod towards each external address, for every port."""
+    """For every port: every ordered pair of distinct pods on the network (same address
+    family), every pod towards each external address, then each external address towards
+    every pod. External to external is outside the cluster and never probed."""
     eps = endpoints(snapshot, network)
     ext = [Endpoint(ip) for ip in externals]
     out: list[Probe] = []
@@ -229,6 +230,8 @@ def probes(
                 if src.pod != dst.pod and src.family == dst.family:
                     out.append(Probe(src, dst, port))
             out += [Probe(src, e, port) for e in ext if e.family == src.family]
+        for e in ext:
+            out += [Probe(e, dst, port) for dst in eps if dst.family == e.family]
     return out
 
 

@@ -2,7 +2,8 @@
 
 In the text form each table shows what ovn-trace observed and, beside it, what the policy
 model expects; a cell is ``.`` (delivered) or ``X`` (dropped), rows send and columns receive,
-and ``!`` flags a disagreement.
+``!`` flags a disagreement, and ``-`` is a pair not probed (a pod to itself, an
+external address to another).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _cell_text(cell: Cell | None, color: bool, observed: bool) -> str:
 def _table(cells: list[Cell], color: bool) -> list[str]:
     """The ovn-trace matrix with the policy model's beside it; rows send, columns receive."""
     sources = list(dict.fromkeys(c.probe.src for c in cells))
-    # Columns in the same order as rows (a square matrix), then external addresses.
+    # Columns in the same order as rows (a square matrix; on localnet the external
+    # addresses send too, as the last rows), then any destination that never sends.
     dsts = set(c.probe.dst for c in cells)
     targets = [s for s in sources if s in dsts]
     targets += list(dict.fromkeys(c.probe.dst for c in cells if c.probe.dst not in targets))

@@ -1,5 +1,10 @@
 """The verified connectivity table: ovn-trace every probe and compare with the reference model.
 
+On localnet networks the probes include addresses outside the cluster (one per ipBlock of
+the policies): a pod sending to one is delivered when the packet leaves through the
+localnet port; one sending to a pod enters through the localnet port, from a host MAC
+outside the cluster, and is delivered when it reaches the pod's port.
+
 One ``ovn-trace --detach`` daemon answers all traces of a run over its unixctl socket,
 which is far cheaper than a process per trace.
 
@@ -244,6 +249,8 @@ def _trace_probe(
     daemon: TraceDaemon, layout: NetworkLayout, ports: PortIndex, probe: Probe
 ) -> bool:
     src, dst = probe.src, probe.dst
+    if src.pod is None:
+        return _trace_from_outside(daemon, layout, ports, probe)
     sport = _port_for(ports, src)
     assert sport is not None
     if dst.pod is None:
@@ -259,6 +266,24 @@ def _trace_probe(
         sport.name, sport.mac, dst_mac, src.ip, dst.ip, probe.port.protocol, probe.port.port
     )
     return delivered(daemon.trace(sport.switch, flow), target)
+
+
+def _trace_from_outside(
+    daemon: TraceDaemon, layout: NetworkLayout, ports: PortIndex, probe: Probe
+) -> bool:
+    """A packet from a host outside the cluster, entering through the localnet port."""
+    dport = _port_for(ports, probe.dst)
+    assert dport is not None and layout.localnet_port is not None
+    flow = microflow(
+        layout.localnet_port,
+        EXTERNAL_MAC,
+        dport.mac,
+        probe.src.ip,
+        probe.dst.ip,
+        probe.port.protocol,
+        probe.port.port,
+    )
+    return delivered(daemon.trace(dport.switch, flow), dport.name)
 
 
 def _traceable(layout: NetworkLayout, ports: PortIndex, ep: Endpoint) -> bool:

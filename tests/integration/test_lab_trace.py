@@ -174,3 +174,72 @@ def test_localnet_external_address_from_ip_block(ovn: OvnSandbox, k8s: type[K8sO
     )
     [matrix] = trace_matrix(ovn, snap)
     assert not any(c.observed for c in matrix.cells if c.probe.dst.is_external)
+
+
+def test_localnet_external_sources_reach_pods_through_the_localnet_port(
+    ovn: OvnSandbox, k8s: type[K8sObjects]
+) -> None:
+    """Only 192.0.2.0/24 may reach the database on 5432, and 198.51.100.0/24 on 22."""
+    objs = [
+        k8s.nad("x", "phys", "localnet", "10.20.0.0/24"),
+        k8s.pod("x", "db", "x/phys"),
+        k8s.pod("x", "client", "x/phys"),
+        k8s.policy(
+            "x",
+            "db-ingress",
+            "x/phys",
+            {
+                "podSelector": {"matchLabels": {"pod": "db"}},
+                "ingress": [
+                    {
+                        "from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}],
+                        "ports": [{"protocol": "TCP", "port": 5432}],
+                    },
+                    {
+                        "from": [{"ipBlock": {"cidr": "198.51.100.0/24"}}],
+                        "ports": [{"protocol": "TCP", "port": 22}],
+                    },
+                ],
+                "policyTypes": ["Ingress"],
+            },
+        ),
+    ]
+    snap = lab(ovn, objs)
+
+    def cells() -> dict[tuple[str, str, int], tuple[bool, bool]]:
+        [matrix] = trace_matrix(ovn, snap)
+        assert matrix.ports == (ProbePort("TCP", 22), ProbePort("TCP", 5432))
+        return {
+            (c.probe.src.label, c.probe.dst.label, c.probe.port.port): (c.expected, c.observed)
+            for c in matrix.cells
+        }
+
+    before = cells()
+    from_outside = {k: v for k, v in before.items() if k[0] in ("192.0.2.1", "198.51.100.1")}
+    assert set(from_outside) == {
+        (ext, pod, port)
+        for ext in ("192.0.2.1", "198.51.100.1")
+        for pod in ("x/client", "x/db")
+        for port in (22, 5432)
+    }
+    assert all(observed for _, observed in from_outside.values())  # no ACLs: all delivered
+    assert before[("192.0.2.1", "x/db", 5432)] == (True, True)
+    assert before[("198.51.100.1", "x/db", 5432)] == (False, True)
+
+    sw = "phys_ovn_localnet_switch"
+    db = 'outport == "x.phys_x_db"'
+    for match in (
+        f"{db} && ip4.src == 192.0.2.0/24 && tcp.dst == 5432",
+        f"{db} && ip4.src == 198.51.100.0/24 && tcp.dst == 22",
+    ):
+        ovn.nbctl("acl-add", sw, "to-lport", "1001", match, "allow-related")
+    ovn.nbctl("acl-add", sw, "to-lport", "1000", db, "drop")
+    after = cells()
+    observed = {k: v[1] for k, v in after.items()}
+    assert observed[("192.0.2.1", "x/db", 5432)] is True
+    assert observed[("192.0.2.1", "x/db", 22)] is False
+    assert observed[("198.51.100.1", "x/db", 22)] is True
+    assert observed[("198.51.100.1", "x/db", 5432)] is False
+    assert observed[("x/client", "x/db", 5432)] is False
+    assert observed[("198.51.100.1", "x/client", 5432)] is True  # client is not isolated
+    assert all(expected == seen for expected, seen in after.values())

@@ -249,11 +249,17 @@ def test_expected_matrix_pairs_distinct_pods_of_the_same_family() -> None:
     s = snap(policy(sel(pod="a"), ingress=()))
     m = expected_matrix(s, "blue", [ProbePort("TCP", 80)], externals=["192.0.2.1", "2001:db8::1"])
     pairs = {(p.src.label, p.dst.label): v for p, v in m.cells}
-    assert len([k for k in pairs if k[1] != "192.0.2.1"]) == 4 * 3
+    pods = ["x/a", "x/b", "y/c", "z/d"]
+    assert list(pairs) == [
+        *((s, d) for s in pods for d in (*pods, "192.0.2.1") if s != d),
+        *(("192.0.2.1", d) for d in pods),  # external rows last; never external to external
+    ]
     assert pairs[("x/b", "x/a")] is False
     assert pairs[("x/a", "x/b")] is True
     assert pairs[("x/a", "192.0.2.1")] is True
-    assert not any(dst == "2001:db8::1" for _, dst in pairs)  # no IPv6 pods
+    assert pairs[("192.0.2.1", "x/a")] is False
+    assert pairs[("192.0.2.1", "x/b")] is True
+    assert not any("2001:db8::1" in pair for pair in pairs)  # no IPv6 pods
     assert [e.label for e in endpoints(s, "blue")] == ["x/a", "x/b", "y/c", "z/d"]
 
 
@@ -268,3 +274,42 @@ def test_policy_ports_lists_numbers_range_ends_and_named_ports() -> None:
         "9090/TCP",
     ]
     assert [str(p) for p in policy_ports(snap(), "blue")] == ["80/TCP"]
+
+
+def test_external_source_meets_the_destination_ingress_ip_block_and_port() -> None:
+    # "Only 192.0.2.0/24, except its top /25, may reach a on 5432."
+    db = Peer(ip_block=IPBlock("192.0.2.0/24", ("192.0.2.128/25",)))
+    s = snap(policy(sel(pod="a"), ingress=(Rule(ports=(Port("TCP", 5432),), peers=(db,)),)))
+    assert ok(s, "192.0.2.10", A, 5432)
+    assert not ok(s, "192.0.2.10", A, 80)  # another port
+    assert not ok(s, "192.0.2.200", A, 5432)  # in the except
+    assert not ok(s, "198.51.100.7", A, 5432)  # outside the cidr
+    assert not ok(s, "2001:db8::1", A, 5432)  # another family
+    assert not ok(s, B, A, 5432)  # a pod outside the block
+    assert ok(s, "198.51.100.7", B, 80)  # b is not isolated
+
+
+def test_external_source_is_never_isolated_for_egress() -> None:
+    # An all-pods egress deny in every namespace isolates pods only, never the outside.
+    deny = tuple(policy(egress=(), ns=ns, name=f"deny-{ns}") for ns in ("x", "y", "z"))
+    s = snap(*deny)
+    assert ok(s, "192.0.2.1", A) and ok(s, "192.0.2.1", C)
+    assert not ok(s, B, A)
+
+
+def test_selector_peers_never_match_an_external_source() -> None:
+    peers = (
+        Peer(pod_selector=LabelSelector()),
+        Peer(namespace_selector=LabelSelector()),
+        Peer(namespace_selector=LabelSelector(), pod_selector=LabelSelector()),
+    )
+    s = snap(policy(sel(pod="a"), ingress=(Rule(peers=peers),)))
+    assert ok(s, D, A)
+    assert not ok(s, "192.0.2.1", A)
+
+
+def test_named_port_from_an_external_source_resolves_on_the_pod() -> None:
+    rule = Rule(ports=(Port("TCP", "http"),), peers=(Peer(ip_block=IPBlock("0.0.0.0/0")),))
+    s = snap(policy(LabelSelector(), ingress=(rule,)))
+    assert ok(s, "192.0.2.1", A, 8080) and not ok(s, "192.0.2.1", A, 9090)
+    assert ok(s, "192.0.2.1", B, 9090) and not ok(s, "192.0.2.1", B, 8080)

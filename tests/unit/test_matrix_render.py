@@ -23,23 +23,29 @@ def matrix() -> NetworkMatrix:
         Cell(Probe(A, DB, TCP80), expected=False, observed=True),  # a hole OVN lets through
         Cell(Probe(B, A, TCP80), expected=False, observed=False),
         Cell(Probe(B, DB, TCP80), expected=True, observed=True),
+        # From outside the cluster, through the localnet port.
+        Cell(Probe(DB, A, TCP80), expected=True, observed=True),
+        Cell(Probe(DB, B, TCP80), expected=False, observed=True),  # a hole into b
     ]
     return NetworkMatrix("net", "localnet", (TCP80,), cells)
 
 
 def test_text_shows_both_matrices_and_flags_the_disagreement() -> None:
     assert render_text([matrix()]) == (
-        "network net (localnet): 4 probes, 1 disagreement\n"
+        "network net (localnet): 6 probes, 2 disagreements\n"
         " 80/TCP IPv4  (rows send, columns receive; . delivered, X dropped)\n"
-        "         ovn-trace    policy model\n"
-        "         0  1  2      0  1  2 \n"
-        "  vms/a  -  .  .!     -  .  X!\n"
-        "  vms/b  X  -  .      X  -  . \n"
+        "             ovn-trace    policy model\n"
+        "             0  1  2      0  1  2 \n"
+        "  vms/a      -  .  .!     -  .  X!\n"
+        "  vms/b      X  -  .      X  -  . \n"
+        "  192.0.2.9  .  .! -      .  X! - \n"
         "  columns: 0=vms/a, 1=vms/b, 2=192.0.2.9\n"
         "  ! vms/a -> 192.0.2.9 80/TCP (10.0.0.1 -> 192.0.2.9): expected blocked, "
         "ovn-trace allowed\n"
+        "  ! 192.0.2.9 -> vms/b 80/TCP (192.0.2.9 -> 10.0.0.2): expected blocked, "
+        "ovn-trace allowed\n"
         "\n"
-        "1 disagreement with the reference model\n"
+        "2 disagreements with the reference model\n"
     )
 
 
@@ -47,8 +53,9 @@ def test_json_reports_disagreement_and_both_verdicts() -> None:
     report = json.loads(render_json([matrix()]))
     assert report["agree"] is False
     [net] = report["networks"]
-    assert net["disagreements"] == 1
+    assert net["disagreements"] == 2
     hole = [c for c in net["cells"] if c["expected"] != c["observed"]]
-    assert [(c["src"]["label"], c["dst"]["ip"], c["dst"]["external"]) for c in hole] == [
-        ("vms/a", "192.0.2.9", True)
+    assert [(c["src"]["label"], c["src"]["external"], c["dst"]["label"]) for c in hole] == [
+        ("vms/a", False, "192.0.2.9"),
+        ("192.0.2.9", True, "vms/b"),
     ]

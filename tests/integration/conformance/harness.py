@@ -7,6 +7,7 @@ the tracer's own reference verdicts (``Cell.expected``) are never used here.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -37,19 +38,38 @@ def observed_cells(matrices: list[NetworkMatrix], network: str) -> Observed:
     return out
 
 
+def is_external(label: str) -> bool:
+    """External endpoints are labelled by their address; pods by ``namespace/name``."""
+    try:
+        ipaddress.ip_address(label)
+    except ValueError:
+        return False
+    return True
+
+
 def observed_table(expected: TruthTable, cells: dict[tuple[str, str], bool]) -> TruthTable:
     """The observed verdicts for exactly the expected table's cells.
 
     ovn-trace does not probe a pod towards itself (loopback is ignored, as upstream
-    does), so those cells copy the expected value; any other missing cell is an error.
+    does) nor an external address towards another (neither end is in the cluster), so
+    those cells copy the expected value; any other missing cell is an error. A table
+    that names an external address as a column must name it as a row too, when
+    ovn-trace probed it as a source (on localnet, from outside through the localnet port).
     """
+    sent = {s for s, _ in cells if is_external(s)}
+    rowless = [d for d in expected.destinations if d in sent and d not in expected.sources]
+    if rowless:
+        raise TruthTableError(
+            f"the table has column(s) {rowless} but no row for them, and ovn-trace probed "
+            "them as sources: add a row per external address (what it may reach)"
+        )
     values: dict[tuple[str, str], bool] = {}
     missing: list[str] = []
     for s in expected.sources:
         for d in expected.destinations:
             if (s, d) in cells:
                 values[(s, d)] = cells[(s, d)]
-            elif s == d:
+            elif s == d or (is_external(s) and is_external(d)):
                 values[(s, d)] = expected.cells[(s, d)]
             else:
                 missing.append(f"{s} -> {d}")

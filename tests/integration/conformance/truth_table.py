@@ -11,6 +11,10 @@ connection is allowed, ``X`` that it is blocked::
 
 Rows are "from", columns are "to". A leading ``-`` or ``from\\to`` corner token
 in the header is accepted and ignored. Blank lines and ``#`` comments are skipped.
+
+On localnet networks addresses outside the cluster, written as bare IP addresses, are
+columns and rows too; an external-to-external cell is never probed and, like loopback,
+only documents (nothing isolates the outside: write ``.``).
 """
 
 from __future__ import annotations
@@ -197,7 +201,8 @@ def render_diff(
         else f"{len(mismatches)} cell(s) differ",
         "expected:",
         render_table(expected, "  "),
-        "observed (ovn-trace; loopback cells are not probed and copy the expected value):",
+        "observed (ovn-trace; loopback and external-to-external cells are not probed "
+        "and copy the expected value):",
         render_table(observed, "  "),
         "difference (+ allowed but expected blocked, - blocked but expected allowed):",
         "\n".join("  " + g for g in grid),
