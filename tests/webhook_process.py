@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from enforcer.lab.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,13 +59,6 @@ spec:
   policyTypes:
   - Ingress
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def webhook_command() -> list[str]:

@@ -13,12 +13,11 @@ objects from the API server unless ``-f`` is given.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
+from enforcer.lab.lab_state import LAB_FILE, read_lab_state, write_lab_state
 from enforcer.lab.ovn import OvnError, OvnSandbox, read_pid, stop_pid
 from enforcer.lab.topology import build_topology
 from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
@@ -27,7 +26,6 @@ from mnp.connectivity import ProbePort
 from mnp.manifests import ManifestError, load_manifests
 from mnp.snapshot import SnapshotBuild, build_snapshot
 
-LAB_FILE = "lab.json"
 EXIT_DISAGREE = 1
 EXIT_ERROR = 2
 
@@ -89,14 +87,6 @@ def _probe_port(text: str) -> ProbePort:
     return ProbePort(proto, int(number))  # type: ignore[arg-type]
 
 
-def _read_lab(dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((dir / LAB_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _load(paths: list[str]) -> SnapshotBuild:
     objects = [m.obj for m in load_manifests(paths)]
     return build_snapshot(fill_pod_networks(objects))
@@ -134,10 +124,8 @@ def _up(dir: Path, paths: list[str]) -> int:
         sandbox.stop()  # a partly running sandbox: clear it before starting afresh
         sandbox.start()
     layouts = build_topology(sandbox, build.snapshot)
-    lab = _read_lab(dir)
-    lab["manifests"] = paths
-    lab.setdefault("pids", [])
-    (sandbox.dir / LAB_FILE).write_text(json.dumps(lab, indent=2) + "\n")
+    pids = read_lab_state(sandbox.dir / LAB_FILE).get("pids") or []
+    write_lab_state(sandbox.dir / LAB_FILE, manifests=paths, pids=pids)
     ports = sum(len(lay.ports) for lay in layouts.values())
     print(f"lab up in {sandbox.dir}: {len(layouts)} networks, {ports} pod ports")
     print(f"OVN_NB_DB={sandbox.nb_remote}")
@@ -171,7 +159,7 @@ def _trace_kube(dir: Path, ports: list[ProbePort] | None, output: str) -> int:
 
 
 def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, output: str) -> int:
-    if "kube" in _read_lab(dir):
+    if "kube" in read_lab_state(dir / LAB_FILE):
         if paths:
             # The pod controller owns this lab's topology; files would fight it.
             print(
@@ -183,7 +171,7 @@ def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, ou
         return _trace_kube(dir, ports, output)
     sandbox = OvnSandbox.attach(dir)
     if not paths:
-        paths = _read_lab(dir).get("manifests") or []
+        paths = read_lab_state(dir / LAB_FILE).get("manifests") or []
         if not paths:
             print(f"no manifests: give -f or run `mnp lab up --dir {dir} -f ...`", file=sys.stderr)
             return EXIT_ERROR
@@ -194,7 +182,7 @@ def _trace(dir: Path, paths: list[str] | None, ports: list[ProbePort] | None, ou
 
 
 def _down(dir: Path) -> int:
-    lab = _read_lab(dir)
+    lab = read_lab_state(dir / LAB_FILE)
     # Last started first: the enforcer and webhook before the API server, etcd last.
     for pid in reversed(lab.get("pids") or []):
         if isinstance(pid, int):
@@ -204,9 +192,7 @@ def _down(dir: Path) -> int:
     sandbox.stop()
     left = [p for p in (read_pid(sandbox.pidfile(d)) for d in sandbox.DAEMONS) if p]
     if lab:
-        lab["pids"] = []
-        lab.pop("kube", None)
-        (dir / LAB_FILE).write_text(json.dumps(lab, indent=2) + "\n")
+        write_lab_state(dir / LAB_FILE, pids=[], kube=None)
     print(f"lab down in {dir}" + (f" (pid files left: {left})" if left else ""))
     return 0
 

@@ -15,7 +15,6 @@ import base64
 import ipaddress
 import json
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -28,13 +27,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from enforcer.lab.kube_binaries import KubeBinaries, ensure_binaries
+from enforcer.lab.lab_state import LAB_FILE, update_lab_pids
 from enforcer.lab.pki import CertificateAuthority, write_private
+from enforcer.lab.processes import free_port, log_tail
 
 # Ceilings for polling, not expectations: a warm start takes a few seconds, but the machine
 # may be busy compiling or running other tests.
 _READY_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 15.0
-_LOG_TAIL_CHARS = 4000
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -47,14 +47,6 @@ class KubeControlPlaneError(RuntimeError):
 # --- processes --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, wait, then SIGKILL; always reaps."""
     if proc.poll() is not None:
@@ -65,35 +57,6 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return text[-_LOG_TAIL_CHARS:]
-
-
-# --- lab.json ---------------------------------------------------------------------------
-
-
-def update_lab_pids(lab_file: Path, add: list[int], remove: list[int]) -> None:
-    """Add and remove pids in ``lab.json``'s "pids" list, keeping every other key."""
-    try:
-        state = json.loads(lab_file.read_text())
-    except (OSError, ValueError):
-        state = {}
-    if not isinstance(state, dict):
-        state = {}
-    existing = state.get("pids")
-    pids = [p for p in existing if isinstance(p, int)] if isinstance(existing, list) else []
-    pids = [p for p in pids if p not in remove]
-    pids.extend(p for p in add if p not in pids)
-    state["pids"] = pids
-    tmp = lab_file.with_name(lab_file.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(lab_file)
 
 
 # --- the control plane ------------------------------------------------------------------
@@ -125,7 +88,7 @@ class KubeControlPlane:
 
     @property
     def lab_file(self) -> Path:
-        return self.dir / "lab.json"
+        return self.dir / LAB_FILE
 
     @property
     def url(self) -> str:
@@ -386,7 +349,7 @@ class KubeControlPlane:
                     raise KubeControlPlaneError(
                         f"{name} exited with {proc.returncode} during start-up; "
                         f"the end of {self.dir / (name + '.log')}:\n"
-                        f"{_log_tail(self.dir / (name + '.log'))}"
+                        f"{log_tail(self.dir / (name + '.log'))}"
                     )
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=5) as r:
@@ -401,5 +364,5 @@ class KubeControlPlane:
         raise KubeControlPlaneError(
             f"kube-apiserver at {self.url} was not ready after {_READY_TIMEOUT_S:.0f} s "
             f"(last answer: {last_error}); the end of {self.dir / 'kube-apiserver.log'}:\n"
-            f"{_log_tail(self.dir / 'kube-apiserver.log')}"
+            f"{log_tail(self.dir / 'kube-apiserver.log')}"
         )

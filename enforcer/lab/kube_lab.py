@@ -36,15 +36,12 @@ import yaml
 
 from enforcer.compile import compile as compile_desired
 from enforcer.diff import plan, read_state
-from enforcer.lab.kube import (
-    KubeControlPlane,
-    KubeControlPlaneError,
-    free_port,
-    update_lab_pids,
-)
+from enforcer.lab.kube import KubeControlPlane, KubeControlPlaneError
 from enforcer.lab.kube_binaries import REPO_ROOT, KubeBinaries, ensure_binaries
+from enforcer.lab.lab_state import LAB_FILE, read_lab_state, update_lab_pids, write_lab_state
 from enforcer.lab.ovn import OvnSandbox, pid_alive, stop_pid
 from enforcer.lab.pki import CertificateAuthority
+from enforcer.lab.processes import free_port, log_tail
 from enforcer.lab.topology import LAB_MARK, plan_topology
 from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 from enforcer.ovsdb import connect
@@ -56,7 +53,6 @@ from mnp.model import MNP_KIND, NAD_KIND
 from mnp.snapshot import SnapshotBuild, build_snapshot
 
 CONFIG_DIR = REPO_ROOT / "config"
-LAB_FILE = "lab.json"
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 CRD_NAMES = (
     "network-attachment-definitions.k8s.cni.cncf.io",
@@ -88,34 +84,6 @@ class KubectlFailure:
 
     command: str
     stderr: str
-
-
-def _read_lab(lab_file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(lab_file.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_lab(lab_file: Path, **sections: Any) -> None:
-    """Set top-level keys of ``lab.json`` (``None`` removes one), keeping the others."""
-    state = _read_lab(lab_file)
-    for key, value in sections.items():
-        if value is None:
-            state.pop(key, None)
-        else:
-            state[key] = value
-    tmp = lab_file.with_name(lab_file.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(lab_file)
-
-
-def _log_tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return "(no log)"
 
 
 def mnp_command() -> list[str]:
@@ -178,7 +146,7 @@ class KubeLab:
 
     def pids(self) -> dict[str, int]:
         """The lab's own processes (not OVN's, not the control plane's) by name."""
-        kube = _read_lab(self.lab_file).get("kube") or {}
+        kube = read_lab_state(self.lab_file).get("kube") or {}
         procs = kube.get("processes") or {}
         return {k: v for k, v in procs.items() if isinstance(v, int)}
 
@@ -214,14 +182,14 @@ class KubeLab:
 
     def _start_all(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        if _read_lab(self.lab_file).get("kube"):
-            live = [p for p in _read_lab(self.lab_file).get("pids") or [] if pid_alive(p)]
+        if read_lab_state(self.lab_file).get("kube"):
+            live = [p for p in read_lab_state(self.lab_file).get("pids") or [] if pid_alive(p)]
             if live:
                 raise KubeLabError(
                     f"a lab is already running in {self.dir} (pids {live}); "
                     f"stop it with `mnp lab down --dir {self.dir}`"
                 )
-        _write_lab(self.lab_file, manifests=None, kube={"kubeconfig": str(self.kubeconfig)})
+        write_lab_state(self.lab_file, manifests=None, kube={"kubeconfig": str(self.kubeconfig)})
         # A fresh NB: rows of an earlier lab in this directory would mislead the trace.
         self.sandbox.stop()
         self.sandbox.start()
@@ -263,7 +231,7 @@ class KubeLab:
 
     def stop(self) -> None:
         """Stop every process of the lab (by pid, last started first) and OVN."""
-        lab = _read_lab(self.lab_file)
+        lab = read_lab_state(self.lab_file)
         for name, proc in list(self._children.items()):
             _stop_child(proc)
             self._children.pop(name)
@@ -273,13 +241,13 @@ class KubeLab:
         TraceDaemon(self.sandbox).stop()
         self.sandbox.stop()
         if self.lab_file.exists():
-            _write_lab(self.lab_file, pids=[], kube=None)
+            write_lab_state(self.lab_file, pids=[], kube=None)
 
     @classmethod
     def attach(cls, dir: Path, progress: TextIO | None = sys.stderr) -> KubeLab:
         """Re-open a lab started by ``mnp lab up --kube`` (maybe in another process)."""
         lab = cls(dir, progress=progress)
-        kube = _read_lab(lab.lab_file).get("kube")
+        kube = read_lab_state(lab.lab_file).get("kube")
         if not isinstance(kube, dict):
             raise KubeLabError(
                 f"no Kubernetes lab in {lab.dir}: start one with "
@@ -334,7 +302,7 @@ class KubeLab:
         )
 
     def _save_kube_state(self) -> None:
-        recorded = _read_lab(self.lab_file).get("kube") or {}
+        recorded = read_lab_state(self.lab_file).get("kube") or {}
         state = {
             "kubeconfig": str(self.kubeconfig),
             # An attached lab does not know the port; keep what the starter recorded.
@@ -344,22 +312,22 @@ class KubeLab:
             "ca_bundle": base64.b64encode(self._ca_bundle).decode(),
             "processes": {**self.pids(), **{n: p.pid for n, p in self._children.items()}},
         }
-        _write_lab(self.lab_file, kube=state)
+        write_lab_state(self.lab_file, kube=state)
 
     def _forget(self, name: str) -> None:
         pid = self.pids().get(name)
         if pid is not None:
             update_lab_pids(self.lab_file, add=[], remove=[pid])
-            kube = _read_lab(self.lab_file).get("kube") or {}
+            kube = read_lab_state(self.lab_file).get("kube") or {}
             kube.get("processes", {}).pop(name, None)
-            _write_lab(self.lab_file, kube=kube)
+            write_lab_state(self.lab_file, kube=kube)
 
     def _check_alive(self, name: str) -> None:
         proc = self._children.get(name)
         if proc is not None and proc.poll() is not None:
             raise KubeLabError(
                 f"mnp {name} exited with {proc.returncode}; the end of "
-                f"{self.dir / (name + '.log')}:\n{_log_tail(self.dir / (name + '.log'))}"
+                f"{self.dir / (name + '.log')}:\n{log_tail(self.dir / (name + '.log'))}"
             )
 
     def stop_webhook(self) -> None:
@@ -560,7 +528,7 @@ class KubeLab:
             if time.monotonic() > deadline:
                 raise KubeLabError(
                     f"mnp webhook not ready at {url} ({last}); the end of its log:\n"
-                    f"{_log_tail(self.dir / 'webhook.log')}"
+                    f"{log_tail(self.dir / 'webhook.log')}"
                 )
             time.sleep(_POLL_S)
 
@@ -703,7 +671,7 @@ class KubeLab:
     def describe(self) -> str:
         """What is running and how to use it, for ``mnp lab up --kube``."""
         pids = self.pids()
-        apiserver = (_read_lab(self.lab_file).get("kube") or {}).get("apiserver")
+        apiserver = (read_lab_state(self.lab_file).get("kube") or {}).get("apiserver")
         lines = [
             f"lab up in {self.dir}",
             f"  kube-apiserver  {apiserver}",

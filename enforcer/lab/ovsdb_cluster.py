@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,17 +25,11 @@ from enforcer.lab.ovn import (
     require_binary,
     stop_pid,
 )
+from enforcer.lab.processes import free_port
 from enforcer.ovsdb import NB_DB, SslFiles
 
 NB_SCHEMA = OVN_SCHEMA_DIR / "ovn-nb.ovsschema"
 _START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _nb_schema() -> Path:

@@ -26,9 +26,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enforcer.lab.kube import KubeControlPlane, free_port
+from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.kube_binaries import ensure_binaries
 from enforcer.lab.ovn import OvnSandbox
+from enforcer.lab.processes import free_port
 from enforcer.lab.topology import build_topology
 from enforcer.lab.trace import trace_matrix
 from mnp.addressing import fill_pod_networks

@@ -27,7 +27,8 @@ from enforcer_support import (
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
 from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb, free_port
+from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb
+from enforcer.lab.processes import free_port
 from enforcer.ovsdb import (
     NB_DB,
     OvsdbConflictError,
