@@ -25,8 +25,8 @@ from typing import Any
 # Run as a script from anywhere: the test helpers (certificates, process runner) live in tests/.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.certs import CertificateAuthority
-from tests.webhook_process import (
+from tests.support.certs import CertificateAuthority
+from tests.support.webhook_process import (
     SNAPSHOT_YAML,
     WebhookProcess,
     admission_review,

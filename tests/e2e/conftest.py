@@ -14,7 +14,8 @@ import pytest
 
 from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.kube_binaries import ensure_binaries
-from tests.e2e.kubeobjects import CONFIG_DIR, wait_established
+from tests.support.kubectl import wait_established
+from tests.support.paths import CONFIG_DIR
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from enforcer.lab.kube import KubeControlPlane
 from mnp.admission import MUTATING_WEBHOOK_NAME, NAD_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
-from tests.e2e.kubeobjects import CONFIG_DIR, FIXTURES_DIR, rendered_config, wait_established
-
-pytestmark = pytest.mark.e2e
+from tests.support.kubectl import FIXTURES_DIR, rendered_config, wait_established
+from tests.support.paths import CONFIG_DIR
 
 EXPECTED_OBJECTS = {
     ("CustomResourceDefinition", "network-attachment-definitions.k8s.cni.cncf.io"),

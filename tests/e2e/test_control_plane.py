@@ -10,13 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.kube_binaries import BUILD_SCRIPT, KubeBinaries, ensure_binaries
-from tests.e2e.kubeobjects import REPO_ROOT
-
-pytestmark = pytest.mark.e2e
+from tests.support.paths import REPO_ROOT
 
 
 def _pinned(go_mod: Path, module: str) -> str:

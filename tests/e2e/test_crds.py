@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from enforcer.lab.kube import KubeControlPlane
-from tests.e2e.kubeobjects import apply_objects, create_namespace, get_object
-
-pytestmark = pytest.mark.e2e
+from tests.support.kubectl import apply_objects, create_namespace, get_object
 
 NAMESPACE = "e2e-crds"
 

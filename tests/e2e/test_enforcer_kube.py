@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.enforcer_cluster import (
+from tests.support.enforcer_cluster import (
     ALL_ALLOWED,
     CONVERGE_TIMEOUT_S,
     POLL_INTERVAL_S,
@@ -30,8 +30,6 @@ from tests.e2e.enforcer_cluster import (
     sample,
     start_cluster,
 )
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from enforcer.lab.kube import KubeControlPlane
-from tests.e2e.enforcer_cluster import (
+from tests.support.enforcer_cluster import (
     ALL_ALLOWED,
     EnforcerCluster,
     Samples,
@@ -31,8 +31,6 @@ from tests.e2e.enforcer_cluster import (
     sample,
     start_cluster,
 )
-
-pytestmark = pytest.mark.e2e
 
 MNP_PATH = "/apis/k8s.cni.cncf.io/v1beta1/multi-networkpolicies"
 

@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube_binaries import REPO_ROOT, ensure_binaries
+from enforcer.lab.kube_binaries import ensure_binaries
 from enforcer.lab.kube_lab import KubeLab
-
-pytestmark = pytest.mark.e2e
+from tests.support.paths import REPO_ROOT
 
 INVALID = REPO_ROOT / "examples" / "invalid"
 WARNINGS = REPO_ROOT / "examples" / "warnings"

@@ -14,12 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from enforcer.lab.kube_binaries import REPO_ROOT, ensure_binaries
+from enforcer.lab.kube_binaries import ensure_binaries
 from enforcer.lab.ovn import OvnSandbox, pid_alive
-
-pytestmark = pytest.mark.e2e
+from tests.support.paths import REPO_ROOT
 
 _POLL_ATTEMPTS = 600  # each a kubectl round trip; a ceiling, not an expectation
 

@@ -24,10 +24,8 @@ import pytest
 from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.processes import free_port
 from mnp.admission import NAD_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
-from tests.certs import CertificateAuthority
-from tests.e2e.kubeobjects import apply_objects, create_namespace, get_object, rendered_config
-
-pytestmark = pytest.mark.e2e
+from tests.support.certs import CertificateAuthority
+from tests.support.kubectl import apply_objects, create_namespace, get_object, rendered_config
 
 NAMESPACE = "e2e-webhook"
 _START_TIMEOUT_S = 60.0  # a ceiling for polling, not a performance expectation

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from enforcer_support import REPO, lab, owned_keys, snapshot_of, synthetic_objects
-
 from enforcer.compile import compile
 from enforcer.lab.ovn import OvnSandbox
+from tests.support.ovn_enforcement import lab, owned_keys, snapshot_of, synthetic_objects
+from tests.support.paths import REPO_ROOT
 
 
 def test_sigkill_mid_reconcile_leaves_before_or_after_and_converges(
@@ -47,7 +47,7 @@ def test_sigkill_mid_reconcile_leaves_before_or_after_and_converges(
     killed = 0
     # Kill at increasing points of the run; whichever phase is hit, the NB must be whole.
     for delay in (0.5, 1.0, 1.5, 2.0, 3.0):
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -59,8 +59,8 @@ def test_sigkill_mid_reconcile_leaves_before_or_after_and_converges(
             break
     assert killed >= 1, "the enforcer finished before any kill: the snapshot is too small"
 
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert owned_keys(ovn) == complete  # no duplicates, nothing stale, nothing missing
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "no changes" in again.stdout, again.stdout + again.stderr

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import copy
 
-from enforcer_support import (
+from enforcer.diff import ACL, AS, PG
+from enforcer.lab.ovn import OvnSandbox
+from enforcer.reconcile import NbTarget, reconcile
+from tests.support.ovn_enforcement import (
     find,
     lab,
     layer2_objects,
@@ -13,10 +16,6 @@ from enforcer_support import (
     pod_manifest,
     snapshot_of,
 )
-
-from enforcer.diff import ACL, AS, PG
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.reconcile import NbTarget, reconcile
 
 A, B, C = "virt-launcher-vma", "virt-launcher-vmb", "virt-launcher-vmc"
 

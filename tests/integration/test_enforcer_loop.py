@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enforcer_support import (
-    REPO,
+
+from enforcer.lab.ovsdb_cluster import StandaloneNb
+from mnp.ovn_names import lsp_name
+from tests.support.ovn_enforcement import (
     expected_keys,
     layer2_objects,
     nb_owned_keys,
@@ -23,9 +25,7 @@ from enforcer_support import (
     without_policy,
     write_manifests,
 )
-
-from enforcer.lab.ovsdb_cluster import StandaloneNb
-from mnp.ovn_names import lsp_name
+from tests.support.paths import REPO_ROOT
 
 # A ceiling for polling only (to fail instead of hanging); the loop normally reacts within
 # a fraction of a second.
@@ -69,7 +69,9 @@ def test_loop_reconnects_after_the_nb_restarts_and_after_it_hangs(
     cmd += ["--source", "files", "-f", str(manifests)]
     cmd += ["--resync", "0.3", "--debounce", "0.05", "--retry", "0.2", "--ovn-nb-timeout", "1"]
     with log.open("w") as log_out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=log_out, stderr=subprocess.STDOUT, text=True
+        )
     try:
 
         def converged_to(objs: list[dict[str, Any]]) -> Callable[[], bool]:
@@ -165,7 +167,9 @@ def test_loop_finds_switch_ports_that_appear_after_the_pods(
     cmd += ["--source", "files", "-f", str(manifests)]
     cmd += ["--resync", "3600", "--debounce", "0.05", "--retry", "0.4"]
     with log.open("w") as log_out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=log_out, stderr=subprocess.STDOUT, text=True
+        )
     try:
         want = expected_keys(snapshot_of(objects))
         wait_for("port groups", lambda: nb_owned_keys(nb.remote) == want, proc, log)
@@ -205,7 +209,9 @@ def test_loop_notices_changed_manifest_files(nb: StandaloneNb, tmp_path: Path) -
     cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", nb.remote]
     cmd += ["--source", "files", "-f", str(manifests), "--resync", "3600", "--debounce", "0.05"]
     with log.open("w") as log_out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=log_out, stderr=subprocess.STDOUT, text=True
+        )
     try:
         want = expected_keys(snapshot_of(objects))
         wait_for("first convergence", lambda: nb_owned_keys(nb.remote) == want, proc, log)

@@ -11,18 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from enforcer_support import (
-    enforce_once,
-    expected_keys,
-    find,
-    lab,
-    layer2_objects,
-    nb_owned_keys,
-    owned_keys,
-    snapshot_of,
-    without_policy,
-    write_manifests,
-)
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
@@ -40,7 +28,19 @@ from enforcer.ovsdb import (
     split_remotes,
 )
 from enforcer.reconcile import ATTEMPTS, NbTarget, reconcile
-from tests.certs import CertificateAuthority
+from tests.support.certs import CertificateAuthority
+from tests.support.ovn_enforcement import (
+    enforce_once,
+    expected_keys,
+    find,
+    lab,
+    layer2_objects,
+    nb_owned_keys,
+    owned_keys,
+    snapshot_of,
+    without_policy,
+    write_manifests,
+)
 
 # -- ssl: ---------------------------------------------------------------------------------
 

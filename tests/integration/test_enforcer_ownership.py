@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from enforcer_support import REPO, find, lab, layer2_objects, snapshot_of
-
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile
+from tests.support.ovn_enforcement import find, lab, layer2_objects, snapshot_of
+from tests.support.paths import REPO_ROOT
 
 OVNK_IDS = [
     'external_ids:"k8s.ovn.org/owner-type"=NetworkPolicy',
@@ -109,10 +109,10 @@ def test_foreign_rows_unchanged_through_create_update_delete_restart(
         str(manifests),
         "--once",
     ]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "insert" in proc.stdout
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "no changes" in again.stdout, again.stdout + again.stderr
 
     no_policies = [o for o in objects if o["kind"] != "MultiNetworkPolicy"]

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from enforcer_support import lab, observed_matrix, pod_manifest, snapshot_of
-
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.trace import trace_matrix
 from enforcer.reconcile import NbTarget, reconcile
 from mnp.connectivity import ProbePort
+from tests.support.ovn_enforcement import lab, observed_matrix, pod_manifest, snapshot_of
 
 
 def _policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import K8sObjects
 
 from enforcer.lab.command import main
 from enforcer.lab.ovn import OvnSandbox, pid_alive
+from tests.support.k8s_objects import K8sObjects
 
 
 def write(path: Path, objects: list[dict[str, Any]]) -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import K8sObjects
-
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.topology import build_topology
 from mnp.addressing import fill_pod_networks
 from mnp.model import Snapshot
 from mnp.snapshot import snapshot_from_objects
+from tests.support.k8s_objects import K8sObjects
 
 
 def snapshot(objects: list[dict[str, Any]]) -> Snapshot:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import K8sObjects
-
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.topology import build_topology
 from enforcer.lab.trace import NetworkMatrix, TraceDaemon, microflow, trace_matrix
@@ -16,6 +14,7 @@ from mnp.addressing import fill_pod_networks
 from mnp.connectivity import ProbePort
 from mnp.model import Snapshot
 from mnp.snapshot import snapshot_from_objects
+from tests.support.k8s_objects import K8sObjects
 
 
 def lab(ovn: OvnSandbox, objects: list[dict[str, Any]]) -> Snapshot:

@@ -22,9 +22,10 @@ import jsonpatch
 import pytest
 
 from mnp.admission import POLICY_KIND, VALIDATING_WEBHOOK_NAME
-from tests.certs import CertificateAuthority
+from tests.support.certs import CertificateAuthority
+from tests.support.paths import REPO_ROOT
+from tests.support.webhook_process import WebhookProcess, admission_review, client_context
 from tests.unit.test_validation_corpus import CASES, NADS
-from tests.webhook_process import REPO, WebhookProcess, admission_review, client_context
 
 EXAMPLES = ["seed", "layer2", "localnet", "invalid", "warnings", "defaults"]
 
@@ -51,7 +52,9 @@ def webhook(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Iterator[
     tmp = tmp_path_factory.mktemp("parity-webhook")
     ca = CertificateAuthority()
     ca.issue_server().write(tmp / "certs")
-    snapshots = [arg for name in EXAMPLES for arg in ("--snapshot", str(REPO / "examples" / name))]
+    snapshots = [
+        arg for name in EXAMPLES for arg in ("--snapshot", str(REPO_ROOT / "examples" / name))
+    ]
     proc = WebhookProcess(
         ["--snapshot", str(corpus), *snapshots, "--cert-dir", str(tmp / "certs")],
         tmp / "webhook.log",
@@ -68,7 +71,7 @@ def mnp_check(*files: Path) -> list[dict[str, Any]]:
     args = [arg for f in files for arg in ("-f", str(f))]
     proc = subprocess.run(
         [sys.executable, "-m", "mnp", "check", *args, "--output", "json"],
-        cwd=REPO,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=False,
@@ -90,7 +93,7 @@ def policies_in(*files: Path) -> list[dict[str, Any]]:
 
 def through_webhook(url: str, ctx: Any, obj: dict[str, Any]) -> dict[str, Any]:
     """What the API server would get: mutate, apply the patch, validate."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
 
     def call(path: str, o: Any) -> dict[str, Any]:
@@ -138,7 +141,7 @@ def test_the_unit_corpus_gets_the_same_verdicts(webhook: tuple[str, Any], corpus
 def test_the_examples_get_the_same_verdicts(webhook: tuple[str, Any]) -> None:
     # Checked together, as the webhook holds them: every example's NADs are known to both.
     url, ctx = webhook
-    directories = [REPO / "examples" / name for name in EXAMPLES]
+    directories = [REPO_ROOT / "examples" / name for name in EXAMPLES]
     checked = mnp_check(*directories)
     policies = policies_in(*directories)
     assert len(checked) == len(policies) > 10
@@ -151,7 +154,7 @@ def test_the_denial_names_the_validating_webhook_in_check_text() -> None:
     # The text output quotes the same webhook name the API server prints for a denial.
     proc = subprocess.run(
         [sys.executable, "-m", "mnp", "check", "-f", "examples/invalid/lowercase-protocol.yaml"],
-        cwd=REPO,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=False,

@@ -17,9 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.certs import CertificateAuthority
-from tests.strategies import junk, maybe_junk, policies
-from tests.webhook_process import SNAPSHOT_YAML, WebhookProcess, admission_review, client_context
+from tests.support.certs import CertificateAuthority
+from tests.support.strategies import junk, maybe_junk, policies
+from tests.support.webhook_process import (
+    SNAPSHOT_YAML,
+    WebhookProcess,
+    admission_review,
+    client_context,
+)
 
 pytestmark = pytest.mark.timeout(300)
 

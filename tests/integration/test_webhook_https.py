@@ -16,8 +16,13 @@ import jsonpatch
 import pytest
 import yaml
 
-from tests.certs import CertificateAuthority
-from tests.webhook_process import SNAPSHOT_YAML, WebhookProcess, admission_review, client_context
+from tests.support.certs import CertificateAuthority
+from tests.support.webhook_process import (
+    SNAPSHOT_YAML,
+    WebhookProcess,
+    admission_review,
+    client_context,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,8 +17,13 @@ import pytest
 from cryptography import x509
 
 from enforcer.lab.processes import free_port
-from tests.certs import CertificateAuthority, Issued
-from tests.webhook_process import SNAPSHOT_YAML, WebhookProcess, admission_review, client_context
+from tests.support.certs import CertificateAuthority, Issued
+from tests.support.webhook_process import (
+    SNAPSHOT_YAML,
+    WebhookProcess,
+    admission_review,
+    client_context,
+)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from mnp.cli import main
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 EXAMPLES = ROOT / "examples"
 
 

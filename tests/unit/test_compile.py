@@ -6,7 +6,7 @@ import random
 import re
 
 from enforcer.compile import compile, object_name
-from enforcer.desired import KEY, OWNER, POLICY, AclRow, DesiredState
+from enforcer.desired import KEY, OWNER, POLICY, AclRow, AddressSetRow, DesiredState, PortGroupRow
 from mnp.model import (
     OVN_CNI_TYPE,
     Attachment,
@@ -323,13 +323,14 @@ def test_names_are_ovn_identifiers_and_marked() -> None:
     d = compile(snap(p))
     # names are a stable function of the row key (restarts find their rows again)
     assert object_name("pg|policy|l2net|ns1/p") == "mnp_89879cddde38189c"
-    for row in (*d.port_groups, *d.address_sets):
+    named: list[PortGroupRow | AddressSetRow] = [*d.port_groups, *d.address_sets]
+    for row in named:
         assert re.fullmatch(r"mnp_[0-9a-f]{16}(_v[46])?", row.name)
     for a in d.acls:
         assert len(a.name) <= 63
-    for row in (*d.port_groups, *d.address_sets, *d.acls):
-        ids = dict(row.external_ids)
-        assert ids[OWNER] == "mnp" and ids[KEY] == row.key
+    for marked in (*named, *d.acls):
+        ids = dict(marked.external_ids)
+        assert ids[OWNER] == "mnp" and ids[KEY] == marked.key
     assert dict(acls(d)[f"acl|l2net|ns1/{p.name}|ingress|0|tcp"].external_ids)[POLICY] == (
         f"ns1/{p.name}"
     )

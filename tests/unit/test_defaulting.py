@@ -23,7 +23,7 @@ from mnp.admission import (
 from mnp.model import IPBlock, LabelSelector, NadKey, Peer, Port, Requirement
 from mnp.nad import DictNadLookup
 from mnp.policy import parse_policy
-from tests.strategies import policies as random_policies
+from tests.support.strategies import policies as random_policies
 
 OVN = "ovn-k8s-cni-overlay"
 

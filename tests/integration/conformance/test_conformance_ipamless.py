@@ -29,8 +29,6 @@ from .scenarios_layer2 import (
 )
 from .truth_table import Probe
 
-pytestmark = pytest.mark.integration
-
 _FIRST_HOST = {"x": 17, "y": 33, "z": 49}
 NETWORK = NetworkSpec(
     topology="layer2",

@@ -28,8 +28,6 @@ from .scenarios_layer2 import (
 )
 from .truth_table import Probe
 
-pytestmark = pytest.mark.integration
-
 IPV6_ONLY = NetworkSpec(
     topology="layer2", network_name="l2v6", nad_name="l2v6", subnets="fd00:200::/64"
 )

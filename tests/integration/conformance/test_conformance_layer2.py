@@ -13,8 +13,6 @@ from .cluster import NetworkSpec
 from .harness import ConformanceLab
 from .scenarios_layer2 import ALL_ALLOWED, DENY_INGRESS_X, SCENARIOS, TCP80, Scenario, Step
 
-pytestmark = pytest.mark.integration
-
 NETWORK = NetworkSpec(
     topology="layer2", network_name="l2net", nad_name="l2net", subnets="10.200.0.0/16"
 )

@@ -13,8 +13,6 @@ from .cluster import NetworkSpec
 from .harness import ConformanceLab
 from .scenarios_layer2 import BY_ID, NAMESPACES, Scenario
 
-pytestmark = pytest.mark.integration
-
 NETWORK = NetworkSpec(
     topology="layer3",
     network_name="l3net",

@@ -16,8 +16,6 @@ from .harness import ConformanceLab
 from .scenarios_layer2 import BY_ID, Scenario, Step, policy
 from .truth_table import Probe
 
-pytestmark = pytest.mark.integration
-
 NETWORK = NetworkSpec(
     topology="localnet",
     network_name="physnet",

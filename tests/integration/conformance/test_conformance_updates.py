@@ -23,8 +23,6 @@ from .scenarios_layer2 import (
     policy,
 )
 
-pytestmark = pytest.mark.integration
-
 NETWORK = NetworkSpec(
     topology="layer2", network_name="l2upd", nad_name="l2upd", subnets="10.220.0.0/16"
 )

@@ -18,9 +18,9 @@ from enforcer.sources.files import objects_from_files
 from mnp.addressing import fill_pod_networks
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
+from tests.support.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-LAYER2_EXAMPLE = REPO / "examples" / "layer2"
+LAYER2_EXAMPLE = REPO_ROOT / "examples" / "layer2"
 
 
 def layer2_objects() -> list[dict[str, Any]]:
@@ -203,7 +203,7 @@ def write_manifests(path: Path, objects: list[dict[str, Any]]) -> Path:
 def enforce_once(remote: str, manifests: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "enforcer.command", "--ovn-nb", remote, *extra]
     cmd += ["--source", "files", "-f", str(manifests), "--once"]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
 
 
 def without_policy(objects: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -36,7 +36,6 @@ from mnp.addressing import fill_pod_networks
 from mnp.connectivity import ProbePort
 from mnp.model import NETWORKS_ANNOTATION, POLICY_FOR_ANNOTATION, Snapshot
 from mnp.snapshot import snapshot_from_objects
-from tests.e2e.kubeobjects import CONFIG_DIR, REPO_ROOT, apply_objects, wait_established
 from tests.integration.conformance.harness import observed_cells, observed_table
 from tests.integration.conformance.truth_table import (
     Probe,
@@ -45,6 +44,8 @@ from tests.integration.conformance.truth_table import (
     parse_table,
     render_diff,
 )
+from tests.support.kubectl import apply_objects, wait_established
+from tests.support.paths import CONFIG_DIR, REPO_ROOT
 
 NETWORK = "e2e-l2"
 NAD_NAME = "l2net"

@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 
 from enforcer.lab.processes import free_port
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
 
 NAD_CONFIG = {
     "cniVersion": "0.4.0",
@@ -84,7 +83,7 @@ class WebhookProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [*webhook_command(), *args, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO,
+            cwd=REPO_ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,

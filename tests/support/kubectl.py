@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from enforcer.lab.kube import KubeControlPlane
+from tests.support.paths import CONFIG_DIR, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = REPO_ROOT / "config"
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+FIXTURES_DIR = REPO_ROOT / "tests" / "e2e" / "fixtures"
 
 
 def wait_established(kube: KubeControlPlane, *crd_names: str) -> None:
