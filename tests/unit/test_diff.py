@@ -6,17 +6,7 @@ from dataclasses import replace
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
-from enforcer.diff import (
-    ACL,
-    AS,
-    PG,
-    ExistingAcl,
-    ExistingAddressSet,
-    ExistingPortGroup,
-    NbState,
-    _acl_columns,
-    plan,
-)
+from enforcer.diff import ACL, AS, PG, NbRow, NbState, plan
 from mnp.model import (
     OVN_CNI_TYPE,
     Attachment,
@@ -61,23 +51,15 @@ def state_of(desired: DesiredState) -> NbState:
     """The NB state right after ``desired`` was written (fake uuids)."""
     state = NbState(lsp_uuids=dict(LSPS))
     for i, a in enumerate(desired.address_sets):
-        state.address_sets.append(
-            ExistingAddressSet(f"u-as{i}", a.name, frozenset(a.addresses), dict(a.external_ids))
-        )
+        state.address_sets.append(NbRow(f"u-as{i}", a))
     acl_uuids: dict[str, list[str]] = {}
     for i, acl in enumerate(desired.acls):
-        state.acls[f"u-acl{i}"] = ExistingAcl(f"u-acl{i}", _acl_columns(acl))
-        acl_uuids.setdefault(acl.port_group, []).append(f"u-acl{i}")
+        state.acls[f"u-acl{i}"] = NbRow(f"u-acl{i}", acl)
+        assert acl.port_group is not None
+        acl_uuids.setdefault(acl.port_group.key, []).append(f"u-acl{i}")
     for i, p in enumerate(desired.port_groups):
-        state.port_groups.append(
-            ExistingPortGroup(
-                f"u-pg{i}",
-                p.name,
-                frozenset(LSPS[n] for n in p.ports if n in LSPS),
-                frozenset(acl_uuids.get(p.key, [])),
-                dict(p.external_ids),
-            )
-        )
+        present = replace(p, ports=tuple(n for n in p.ports if n in LSPS))
+        state.port_groups.append(NbRow(f"u-pg{i}", present, frozenset(acl_uuids.get(p.key, []))))
     return state
 
 

@@ -113,7 +113,8 @@ def _fixture_text(cases: dict[str, Any]) -> str:
     """One row per line, so a change of identity reads as a plain diff."""
     lines = ["{"]
     for n, (case, value) in enumerate(sorted(cases.items())):
-        lines.append(f"{json.dumps(case)}: {{\"columns\": {json.dumps(value['columns'])}, \"rows\": [")
+        columns = json.dumps(value["columns"])
+        lines.append(f'{json.dumps(case)}: {{"columns": {columns}, "rows": [')
         rows = [json.dumps(r, sort_keys=True) for r in value["rows"]]
         lines.append(",\n".join(rows))
         lines.append("]}" + ("," if n < len(cases) - 1 else ""))
