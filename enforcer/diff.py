@@ -11,6 +11,7 @@ unchanged state plans no ops at all.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -42,6 +43,7 @@ LSP = "Logical_Switch_Port"
 Row = TypeVar("Row", AclRow, AddressSetRow, PortGroupRow)
 
 
+@functools.cache
 def _columns(model: type[Any]) -> list[str]:
     """A model's NB columns: its fields but the identity (their names are OVN's)."""
     return [f.name for f in fields(model) if f.name != "row_id"]
