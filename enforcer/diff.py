@@ -11,7 +11,6 @@ unchanged state plans no ops at all.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -43,13 +42,11 @@ LSP = "Logical_Switch_Port"
 Row = TypeVar("Row", AclRow, AddressSetRow, PortGroupRow)
 
 
-@functools.cache
-def _columns(model: type[Any]) -> list[str]:
-    """A model's NB columns: its fields but the identity (their names are OVN's)."""
-    return [f.name for f in fields(model) if f.name != "row_id"]
-
-
-_ACL_COLUMNS = _columns(AclRow)
+# Each model's NB columns: its fields but the identity (their names are OVN's).
+_COLUMNS: dict[type[Any], list[str]] = {
+    model: [f.name for f in fields(model) if f.name != "row_id"]
+    for model in (AclRow, AddressSetRow, PortGroupRow)
+}
 
 
 @dataclass(frozen=True)
@@ -202,8 +199,8 @@ def read_state(conn: OvsdbConnection) -> NbState:
         NB_DB,
         {
             PG: (_owned(), ["name", "ports", "acls", "external_ids"]),
-            AS: (_owned(), _columns(AddressSetRow)),
-            ACL: (_owned(), _ACL_COLUMNS),
+            AS: (_owned(), _COLUMNS[AddressSetRow]),
+            ACL: (_owned(), _COLUMNS[AclRow]),
             LSP: ([True], ["name"]),
         },
     )
@@ -259,7 +256,7 @@ def _where(uuid: str) -> list[Any]:
 
 def _changed(current: Row, wanted: Row) -> list[str]:
     """The columns of ``current`` that differ from ``wanted`` (identity aside)."""
-    return [c for c in _columns(type(wanted)) if getattr(current, c) != getattr(wanted, c)]
+    return [c for c in _COLUMNS[type(wanted)] if getattr(current, c) != getattr(wanted, c)]
 
 
 def _pair(
