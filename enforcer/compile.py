@@ -1,33 +1,32 @@
 """Pure compile: a cluster Snapshot -> the OVN Northbound rows that enforce its policies.
 
 No I/O, deterministic (same snapshot, same rows in the same order). Shapes follow
-OVN-Kubernetes (FACTS §3, §4); names are ``mnp_<hash>`` so they never collide with OVN-K's,
-and readable identity lives in ``external_ids``.
+OVN-Kubernetes (FACTS §3, §4). Every row is built from its typed id (``enforcer.row_ids``),
+which gives its ``mnp_<hash>`` name (never colliding with OVN-K's) and its readable
+identity in ``external_ids``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from enforcer import acl_match as m
-from enforcer.desired import (
-    DIRECTION,
-    KEY,
-    NAD,
-    NETWORK,
-    OWNER,
-    OWNER_VALUE,
-    POLICY,
-    AclRow,
-    AddressSetRow,
-    DesiredState,
-    ExternalIds,
-    PolicyStatus,
-    PortGroupRow,
+from enforcer.desired import AclRow, AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
+from enforcer.row_ids import (
+    AddressSetId,
+    DenyAclId,
+    DenyPortGroupId,
+    NamedPortAddressSetId,
+    NamedPortGroupId,
+    PeerAddressSetId,
+    PolicyPortGroupId,
+    PolicyScope,
+    PortGroupId,
+    RuleAclId,
+    Way,
 )
 from mnp import field_errors as fe
 from mnp.model import (
@@ -52,16 +51,7 @@ DENY_PRIORITY = 1000
 APPLY_AFTER_LB = (("apply-after-lb", "true"),)
 
 _ACL_DIRECTION: dict[Direction, str] = {"Ingress": "to-lport", "Egress": "from-lport"}
-_SHORT: dict[Direction, str] = {"Ingress": "ingress", "Egress": "egress"}
-
-
-def object_name(key: str) -> str:
-    """An OVN identifier (usable after ``@``/``$``) derived from a row's stable key."""
-    return "mnp_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def acl_name(text: str) -> str:
-    return text if len(text) <= 63 else text[:62] + "~"
+_SHORT: dict[Direction, Way] = {"Ingress": "ingress", "Egress": "egress"}
 
 
 @dataclass(frozen=True)
@@ -127,14 +117,6 @@ class _Out:
     port_groups: dict[str, PortGroupRow]
     address_sets: dict[str, AddressSetRow]
     acls: dict[str, AclRow]
-
-
-def _ids(key: str, **extra: str) -> ExternalIds:
-    ids = {OWNER: OWNER_VALUE, KEY: key}
-    names = {"policy": POLICY, "network": NETWORK, "nad": NAD, "direction": DIRECTION}
-    for k, v in extra.items():
-        ids[names[k]] = v
-    return tuple(sorted(ids.items()))
 
 
 def _strip_prefix(cidr: str) -> str | None:
@@ -240,18 +222,12 @@ class _PolicyCompiler:
         self.pods = pods.all
         self.out = out
         self.families = network_families(network)
-        self.base = f"{network.name}|{policy.key}"
-        self.extra = {
-            "policy": policy.key,
-            "network": network.name,
-            "nad": ",".join(str(n) for n in nads),
-        }
+        self.scope = PolicyScope(network.name, policy.key, ",".join(str(n) for n in nads))
         self.selected = pods.in_namespace(policy.namespace, policy.pod_selector)
-        self.pg_key = f"pg|policy|{self.base}"
-        self.pg_name = object_name(self.pg_key)
+        self.pg_name = PolicyPortGroupId(self.scope).name
 
     def run(self) -> None:
-        self._port_group(self.pg_key, self.selected)
+        self._port_group(PolicyPortGroupId(self.scope), self.selected)
         for direction in ("Ingress", "Egress"):
             if direction not in self.policy.policy_types:
                 continue
@@ -261,33 +237,24 @@ class _PolicyCompiler:
 
     # -- rows -------------------------------------------------------------------------------
 
-    def _port_group(self, key: str, members: Iterable[PodOnNetwork]) -> str:
-        name = object_name(key)
+    def _port_group(self, row_id: PortGroupId, members: Iterable[PodOnNetwork]) -> str:
         ports = tuple(sorted({lsp for p in members for lsp in p.lsps}))
-        self.out.port_groups[key] = PortGroupRow(key, name, ports, _ids(key, **self.extra))
-        return name
+        self.out.port_groups[row_id.key] = PortGroupRow.of(row_id, ports)
+        return row_id.name
 
-    def _address_set(self, key: str, family: int, ips: Iterable[str]) -> str:
-        fkey = f"{key}|v{family}"
-        name = f"{object_name(key)}_v{family}"
-        addrs = sorted({ip for ip in ips if _family(ip) == family})
-        self.out.address_sets[fkey] = AddressSetRow(
-            fkey, name, tuple(addrs), _ids(fkey, **self.extra)
-        )
-        return name
+    def _address_set(self, row_id: AddressSetId, ips: Iterable[str]) -> str:
+        addrs = sorted({ip for ip in ips if _family(ip) == row_id.family})
+        self.out.address_sets[row_id.key] = AddressSetRow.of(row_id, tuple(addrs))
+        return row_id.name
 
-    def _acl(self, direction: Direction, key: str, label: str, match: str) -> None:
-        acl_dir = _ACL_DIRECTION[direction]
-        self.out.acls[key] = AclRow(
-            key=key,
-            port_group=self.pg_key,
-            name=acl_name(f"{self.policy.key}:{label}"),
-            direction=acl_dir,
+    def _acl(self, direction: Direction, row_id: RuleAclId, match: str) -> None:
+        self.out.acls[row_id.key] = AclRow.of(
+            row_id,
+            direction=_ACL_DIRECTION[direction],
             priority=ALLOW_PRIORITY,
             match=match,
             action="allow-related",
             options=APPLY_AFTER_LB if direction == "Egress" else (),
-            external_ids=_ids(key, direction=_SHORT[direction], **self.extra),
         )
 
     # -- peers ------------------------------------------------------------------------------
@@ -314,9 +281,9 @@ class _PolicyCompiler:
                 blocks.append(m.ip_block_match(side, peer.ip_block.cidr, peer.ip_block.except_))
                 continue
             ips = [ip for p in self._peer_pods(peer) for ip in p.ips]
-            key = f"as|{self.base}|{_SHORT[direction]}|{i}|peer{j}"
             for fam in self.families:
-                by_family[fam].append(self._address_set(key, fam, ips))
+                row_id = PeerAddressSetId(self.scope, _SHORT[direction], i, j, fam)
+                by_family[fam].append(self._address_set(row_id, ips))
         parts = [m.address_sets_match(f, side, names) for f, names in sorted(by_family.items())]
         parts += blocks
         return m.disjunction(parts) if parts else ""
@@ -328,11 +295,9 @@ class _PolicyCompiler:
         if peers == "":
             return  # only selector peers on a network without IPs: the rule allows nothing
         short = _SHORT[direction]
-        acl_dir = _ACL_DIRECTION[direction]
-        key = f"acl|{self.base}|{short}|{i}"
-        own = m.port_group_match(acl_dir, self.pg_name)
+        own = m.port_group_match(_ACL_DIRECTION[direction], self.pg_name)
         if not rule.ports:
-            self._acl(direction, f"{key}|any", f"{short}{i}", m.conjunction([own, peers]))
+            self._acl(direction, RuleAclId(self.scope, short, i), m.conjunction([own, peers]))
             return
         numeric: dict[str, list[m.PortRange] | None] = {}
         named: list[Port] = []
@@ -348,12 +313,8 @@ class _PolicyCompiler:
                 ranges.append((port.port, end))
         for proto in sorted(numeric):
             l4 = m.l4_match(proto, numeric[proto])
-            self._acl(
-                direction,
-                f"{key}|{proto.lower()}",
-                f"{short}{i}:{proto.lower()}",
-                m.conjunction([own, peers, l4]),
-            )
+            row_id = RuleAclId(self.scope, short, i, proto.lower())
+            self._acl(direction, row_id, m.conjunction([own, peers, l4]))
         if named:
             if direction == "Ingress":
                 self._named_ingress(i, rule, named, peers)
@@ -370,12 +331,10 @@ class _PolicyCompiler:
                 if number is not None and p not in groups[(port.protocol, number)]:
                     groups[(port.protocol, number)].append(p)
         for (proto, number), members in sorted(groups.items()):
-            tag = f"{proto.lower()}-{number}"
-            pg = self._port_group(f"pg|named|{self.base}|ingress|{i}|{tag}", members)
+            pg = self._port_group(NamedPortGroupId(self.scope, i, proto.lower(), number), members)
             self._acl(
                 "Ingress",
-                f"acl|{self.base}|ingress|{i}|named-{tag}",
-                f"ingress{i}:{tag}",
+                RuleAclId(self.scope, "ingress", i, proto.lower(), number),
                 m.conjunction(
                     [m.port_group_match("to-lport", pg), peers, m.l4_match(proto, [(number,) * 2])]
                 ),
@@ -404,16 +363,14 @@ class _PolicyCompiler:
                     groups[(port.protocol, number)].update(ips)
         own = m.port_group_match("from-lport", self.pg_name)
         for (proto, number), ips_set in sorted(groups.items()):
-            tag = f"{proto.lower()}-{number}"
-            key = f"as|{self.base}|egress|{i}|named-{tag}"
             fams = sorted({_family(ip) for ip in ips_set})
+            sets = [NamedPortAddressSetId(self.scope, i, proto.lower(), number, f) for f in fams]
             dests = [
-                m.address_sets_match(f, "dst", [self._address_set(key, f, ips_set)]) for f in fams
+                m.address_sets_match(s.family, "dst", [self._address_set(s, ips_set)]) for s in sets
             ]
             self._acl(
                 "Egress",
-                f"acl|{self.base}|egress|{i}|named-{tag}",
-                f"egress{i}:{tag}",
+                RuleAclId(self.scope, "egress", i, proto.lower(), number),
                 m.conjunction([own, m.disjunction(dests), m.l4_match(proto, [(number,) * 2])]),
             )
 
@@ -422,30 +379,24 @@ def _deny_rows(
     net: str, namespace: str, direction: Direction, members: Iterable[PodOnNetwork], out: _Out
 ) -> None:
     """Per (network, namespace, direction): the isolated pods, drop 1000, ARP/ND allowed 1001."""
-    short = _SHORT[direction]
-    key = f"pg|deny|{net}|{namespace}|{short}"
-    name = object_name(key)
-    extra = {"network": net, "direction": short}
+    pg_id = DenyPortGroupId(net, namespace, _SHORT[direction])
     ports = tuple(sorted({lsp for p in members for lsp in p.lsps}))
-    out.port_groups[key] = PortGroupRow(key, name, ports, _ids(key, **extra))
+    out.port_groups[pg_id.key] = PortGroupRow.of(pg_id, ports)
     acl_dir = _ACL_DIRECTION[direction]
-    options = APPLY_AFTER_LB if direction == "Egress" else ()
-    own = m.port_group_match(acl_dir, name)
-    for suffix, prio, match, action in (
-        ("drop", DENY_PRIORITY, own, "drop"),
-        ("arp", ALLOW_PRIORITY, f"{own} && {m.ARP_OR_ND}", "allow"),
+    own = m.port_group_match(acl_dir, pg_id.name)
+    drop = DenyAclId(net, namespace, pg_id.direction, "drop")
+    arp = DenyAclId(net, namespace, pg_id.direction, "arp")
+    for acl_id, prio, match, action in (
+        (drop, DENY_PRIORITY, own, "drop"),
+        (arp, ALLOW_PRIORITY, f"{own} && {m.ARP_OR_ND}", "allow"),
     ):
-        akey = f"acl|deny|{net}|{namespace}|{short}|{suffix}"
-        out.acls[akey] = AclRow(
-            key=akey,
-            port_group=key,
-            name=acl_name(f"{namespace}:{net}:{short}-default-{suffix}"),
+        out.acls[acl_id.key] = AclRow.of(
+            acl_id,
             direction=acl_dir,
             priority=prio,
             match=match,
             action=action,
-            options=options,
-            external_ids=_ids(akey, **extra),
+            options=APPLY_AFTER_LB if direction == "Egress" else (),
         )
 
 

@@ -1,53 +1,109 @@
-"""The rows the enforcer wants in the OVN Northbound database, as plain frozen values.
+"""One model per Northbound table for the rows mnp owns, as plain frozen values.
 
-Compile produces them (pure); the diff stage compares them with what the NB holds. Every
-row carries a stable identity in ``external_ids[KEY]`` so the diff never depends on UUIDs.
+Compile builds them from typed ids (``enforcer.row_ids``); the diff reads the NB into the
+same models, so a desired row and the row the NB holds compare column by column. A row's
+``row_id`` is its identity (parsed back from ``external_ids`` when read from the NB; None
+for an owned row of no known kind) and takes no part in comparisons.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# external_ids keys. The owner marker is what makes a row "ours": nothing without it is touched.
-PREFIX = "mnp.k8s.cni.cncf.io"
-OWNER = f"{PREFIX}/owner"
-OWNER_VALUE = "mnp"
-KEY = f"{PREFIX}/key"
-POLICY = f"{PREFIX}/policy"
-NETWORK = f"{PREFIX}/network"
-NAD = f"{PREFIX}/nad"
-DIRECTION = f"{PREFIX}/direction"
+from enforcer.row_ids import (
+    AclId,
+    AddressSetId,
+    ExternalIds,
+    PortGroupId,
+    RowId,
+)
 
-ExternalIds = tuple[tuple[str, str], ...]
+
+def _key(row_id: RowId | None) -> str:
+    return row_id.key if row_id is not None else ""
 
 
 @dataclass(frozen=True)
 class AddressSetRow:
-    key: str
     name: str
     addresses: tuple[str, ...]  # sorted IPs without prefix length
-    external_ids: ExternalIds
+    external_ids: ExternalIds  # sorted pairs
+    row_id: AddressSetId | None = field(default=None, compare=False)
+
+    @staticmethod
+    def of(row_id: AddressSetId, addresses: tuple[str, ...]) -> AddressSetRow:
+        return AddressSetRow(row_id.name, addresses, row_id.external_ids(), row_id)
+
+    @property
+    def key(self) -> str:
+        return _key(self.row_id)
 
 
 @dataclass(frozen=True)
 class AclRow:
-    key: str
-    port_group: str  # key of the port group whose ``acls`` holds this ACL
-    name: str  # readable, at most 63 characters
+    """Every ACL column mnp sets; those it leaves at OVN's defaults are compared too, so a
+    row someone edited is put back."""
+
+    name: str | None  # readable, at most 63 characters
     direction: str  # "to-lport" | "from-lport"
     priority: int
     match: str
     action: str  # "allow-related" | "allow" | "drop"
-    options: tuple[tuple[str, str], ...]
-    external_ids: ExternalIds
+    options: tuple[tuple[str, str], ...]  # sorted pairs
+    external_ids: ExternalIds  # sorted pairs
+    log: bool = False
+    severity: str | None = None
+    meter: str | None = None
+    label: int = 0
+    row_id: AclId | None = field(default=None, compare=False)
+
+    @staticmethod
+    def of(
+        row_id: AclId,
+        *,
+        direction: str,
+        priority: int,
+        match: str,
+        action: str,
+        options: tuple[tuple[str, str], ...] = (),
+    ) -> AclRow:
+        return AclRow(
+            name=row_id.name,
+            direction=direction,
+            priority=priority,
+            match=match,
+            action=action,
+            options=tuple(sorted(options)),
+            external_ids=row_id.external_ids(),
+            row_id=row_id,
+        )
+
+    @property
+    def key(self) -> str:
+        return _key(self.row_id)
+
+    @property
+    def port_group(self) -> PortGroupId | None:
+        """The port group whose ``acls`` holds this ACL."""
+        return self.row_id.port_group if self.row_id is not None else None
 
 
 @dataclass(frozen=True)
 class PortGroupRow:
-    key: str
+    """A port group's own columns; its ``acls`` references are the diff's to fill in."""
+
     name: str
     ports: tuple[str, ...]  # sorted logical switch port NAMES; the diff resolves UUIDs
-    external_ids: ExternalIds
+    external_ids: ExternalIds  # sorted pairs
+    row_id: PortGroupId | None = field(default=None, compare=False)
+
+    @staticmethod
+    def of(row_id: PortGroupId, ports: tuple[str, ...]) -> PortGroupRow:
+        return PortGroupRow(row_id.name, ports, row_id.external_ids(), row_id)
+
+    @property
+    def key(self) -> str:
+        return _key(self.row_id)
 
 
 @dataclass(frozen=True)

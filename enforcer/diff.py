@@ -1,17 +1,22 @@
 """Compare the desired rows with the rows mnp owns in the NB and plan ONE transaction.
 
-``read_state`` reads only rows carrying the owner marker (plus switch-port names);
-``plan`` is pure: it yields the ops and the per-table counts. Rows without the marker
-are never named in an op. An unchanged state plans no ops at all.
+``read_state`` reads only rows carrying the owner marker (plus switch-port names) into the
+same per-table models compile builds (``enforcer.desired``), with each row's id parsed
+back from its ``external_ids``. ``plan`` is pure: one small builder per table appends its
+ops to one op list (inserts first, so later ops can name them by ``uuid-name``), and it
+yields the ops and the per-table counts. Rows without the marker are never named in an
+op; owned rows of no known kind, and owned rows no longer desired, are deleted. An
+unchanged state plans no ops at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Generic, TypeVar
 
-from enforcer.desired import KEY, OWNER, OWNER_VALUE, AclRow, DesiredState, PolicyStatus
+from enforcer.desired import AclRow, AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
 from enforcer.ovsdb import (
     NB_DB,
     OvsdbConnection,
@@ -21,59 +26,43 @@ from enforcer.ovsdb import (
     set_values,
     uuid_values,
 )
+from enforcer.row_ids import (
+    OWNER,
+    OWNER_VALUE,
+    parse_acl_id,
+    parse_address_set_id,
+    parse_port_group_id,
+)
 
 PG = "Port_Group"
 AS = "Address_Set"
 ACL = "ACL"
 LSP = "Logical_Switch_Port"
 
-_ACL_COLUMNS = [
-    "name",
-    "direction",
-    "priority",
-    "match",
-    "action",
-    "options",
-    "external_ids",
-    "log",
-    "severity",
-    "meter",
-    "label",
-]
+Row = TypeVar("Row", AclRow, AddressSetRow, PortGroupRow)
+
+
+# Each model's NB columns: its fields but the identity (their names are OVN's).
+_COLUMNS: dict[type[Any], list[str]] = {
+    model: [f.name for f in fields(model) if f.name != "row_id"]
+    for model in (AclRow, AddressSetRow, PortGroupRow)
+}
 
 
 @dataclass(frozen=True)
-class ExistingAddressSet:
+class NbRow(Generic[Row]):
+    """An owned row as read from the NB: its uuid and its columns in the table's model."""
+
     uuid: str
-    name: str
-    addresses: frozenset[str]
-    external_ids: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ExistingPortGroup:
-    uuid: str
-    name: str
-    ports: frozenset[str]  # LSP uuids
-    acls: frozenset[str]  # ACL uuids
-    external_ids: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ExistingAcl:
-    uuid: str
-    columns: dict[str, Any]  # normalised as ``_acl_columns`` renders desired ACLs
-
-    @property
-    def key(self) -> str:
-        return str(self.columns["external_ids"].get(KEY, ""))
+    row: Row
+    acls: frozenset[str] = frozenset()  # Port_Group only: the uuids of the ACLs it holds
 
 
 @dataclass
 class NbState:
-    port_groups: list[ExistingPortGroup] = field(default_factory=list)
-    address_sets: list[ExistingAddressSet] = field(default_factory=list)
-    acls: dict[str, ExistingAcl] = field(default_factory=dict)  # uuid -> row
+    port_groups: list[NbRow[PortGroupRow]] = field(default_factory=list)
+    address_sets: list[NbRow[AddressSetRow]] = field(default_factory=list)
+    acls: dict[str, NbRow[AclRow]] = field(default_factory=dict)  # uuid -> row
     lsp_uuids: dict[str, str] = field(default_factory=dict)  # LSP name -> uuid
 
 
@@ -110,56 +99,98 @@ class Plan:
     result: ReconcileResult
 
 
+# -- each model's wire format -----------------------------------------------------------------
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(map_value(value).items()))
+
+
+def _optional(value: Any) -> str | None:
+    """An optional (0..1) OVSDB column: absent and the empty set both read as None."""
+    values = set_values(value if value is not None else ["set", []])
+    return str(values[0]) if values else None
+
+
+def _optional_json(value: str | None) -> list[Any]:
+    return ovsdb_set([] if value is None else [value])
+
+
+def _address_set_from_nb(row: dict[str, Any]) -> AddressSetRow:
+    ids = _pairs(row.get("external_ids"))
+    row_id = parse_address_set_id(dict(ids))
+    addresses = {str(a) for a in set_values(row.get("addresses", ["set", []]))}
+    return AddressSetRow(str(row.get("name", "")), tuple(sorted(addresses)), ids, row_id)
+
+
+def _address_set_json(row: AddressSetRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "addresses": ovsdb_set(list(row.addresses)),
+        "external_ids": ovsdb_map(row.external_ids),
+    }
+
+
+def _acl_from_nb(row: dict[str, Any]) -> AclRow:
+    ids = _pairs(row.get("external_ids"))
+    return AclRow(
+        name=_optional(row.get("name")),
+        direction=str(row.get("direction")),
+        priority=int(row.get("priority", 0)),
+        match=str(row.get("match")),
+        action=str(row.get("action")),
+        options=_pairs(row.get("options")),
+        external_ids=ids,
+        log=bool(row.get("log", False)),
+        severity=_optional(row.get("severity")),
+        meter=_optional(row.get("meter")),
+        label=int(row.get("label", 0)),
+        row_id=parse_acl_id(dict(ids)),
+    )
+
+
+def _acl_json(row: AclRow) -> dict[str, Any]:
+    return {
+        "name": _optional_json(row.name),
+        "direction": row.direction,
+        "priority": row.priority,
+        "match": row.match,
+        "action": row.action,
+        "options": ovsdb_map(row.options),
+        "external_ids": ovsdb_map(row.external_ids),
+        "log": row.log,
+        "severity": _optional_json(row.severity),
+        "meter": _optional_json(row.meter),
+        "label": row.label,
+    }
+
+
+def _port_group_from_nb(
+    uuid: str, row: dict[str, Any], lsp_names: dict[str, str]
+) -> NbRow[PortGroupRow]:
+    """Ports read back as switch-port names, as compile writes them (a uuid with no port
+    of that name stays a uuid, so it differs and is rewritten)."""
+    ids = _pairs(row.get("external_ids"))
+    ports = sorted(lsp_names.get(u, u) for u in uuid_values(row.get("ports", ["set", []])))
+    columns = PortGroupRow(
+        str(row.get("name", "")), tuple(ports), ids, parse_port_group_id(dict(ids))
+    )
+    return NbRow(uuid, columns, frozenset(uuid_values(row.get("acls", ["set", []]))))
+
+
+def _port_group_json(
+    row: PortGroupRow, lsp_uuids: dict[str, str], acls: list[list[str]]
+) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "ports": ovsdb_set([["uuid", u] for u in sorted(lsp_uuids[p] for p in row.ports)]),
+        "acls": ovsdb_set(sorted(acls)),
+        "external_ids": ovsdb_map(row.external_ids),
+    }
+
+
 def _owned() -> list[Any]:
     return [["external_ids", "includes", ovsdb_map({OWNER: OWNER_VALUE})]]
-
-
-def _normalise_acl(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": set_values(row.get("name", ["set", []])),
-        "direction": row.get("direction"),
-        "priority": row.get("priority"),
-        "match": row.get("match"),
-        "action": row.get("action"),
-        "options": map_value(row.get("options")),
-        "external_ids": map_value(row.get("external_ids")),
-        "log": row.get("log", False),
-        "severity": set_values(row.get("severity", ["set", []])),
-        "meter": set_values(row.get("meter", ["set", []])),
-        "label": row.get("label", 0),
-    }
-
-
-def _acl_columns(acl: AclRow) -> dict[str, Any]:
-    return {
-        "name": [acl.name],
-        "direction": acl.direction,
-        "priority": acl.priority,
-        "match": acl.match,
-        "action": acl.action,
-        "options": dict(acl.options),
-        "external_ids": dict(acl.external_ids),
-        "log": False,
-        "severity": [],
-        "meter": [],
-        "label": 0,
-    }
-
-
-def _acl_row_json(cols: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": ovsdb_set(cols["name"]),
-        "direction": cols["direction"],
-        "priority": cols["priority"],
-        "match": cols["match"],
-        "action": cols["action"],
-        "options": ovsdb_map(cols["options"]),
-        "external_ids": ovsdb_map(cols["external_ids"]),
-        "log": cols["log"],
-        "severity": ovsdb_set(cols["severity"]),
-        "meter": ovsdb_set(cols["meter"]),
-        "label": cols["label"],
-    }
 
 
 def read_state(conn: OvsdbConnection) -> NbState:
@@ -168,181 +199,162 @@ def read_state(conn: OvsdbConnection) -> NbState:
         NB_DB,
         {
             PG: (_owned(), ["name", "ports", "acls", "external_ids"]),
-            AS: (_owned(), ["name", "addresses", "external_ids"]),
-            ACL: (_owned(), _ACL_COLUMNS),
+            AS: (_owned(), _COLUMNS[AddressSetRow]),
+            ACL: (_owned(), _COLUMNS[AclRow]),
             LSP: ([True], ["name"]),
         },
     )
     state = NbState()
-    for uuid, row in dump[PG].items():
-        state.port_groups.append(
-            ExistingPortGroup(
-                uuid,
-                str(row.get("name", "")),
-                frozenset(uuid_values(row.get("ports", ["set", []]))),
-                frozenset(uuid_values(row.get("acls", ["set", []]))),
-                map_value(row.get("external_ids")),
-            )
-        )
-    for uuid, row in dump[AS].items():
-        state.address_sets.append(
-            ExistingAddressSet(
-                uuid,
-                str(row.get("name", "")),
-                frozenset(str(a) for a in set_values(row.get("addresses", ["set", []]))),
-                map_value(row.get("external_ids")),
-            )
-        )
-    for uuid, row in dump[ACL].items():
-        state.acls[uuid] = ExistingAcl(uuid, _normalise_acl(row))
     for uuid, row in dump[LSP].items():
         state.lsp_uuids[str(row.get("name", ""))] = uuid
+    lsp_names = {u: n for n, u in state.lsp_uuids.items()}
+    for uuid, row in dump[PG].items():
+        state.port_groups.append(_port_group_from_nb(uuid, row, lsp_names))
+    for uuid, row in dump[AS].items():
+        state.address_sets.append(NbRow(uuid, _address_set_from_nb(row)))
+    for uuid, row in dump[ACL].items():
+        state.acls[uuid] = NbRow(uuid, _acl_from_nb(row))
     return state
+
+
+# -- the ops of one transaction ---------------------------------------------------------------
+
+
+class _Ops:
+    """Ops appended by the table builders: inserts first (so that any op may reference an
+    inserted row by its ``uuid-name``), then updates and deletes in the order appended."""
+
+    def __init__(self) -> None:
+        self.inserts: list[dict[str, Any]] = []
+        self.changes: list[dict[str, Any]] = []
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def insert(self, table: str, row: dict[str, Any], uuid_name: str | None = None) -> None:
+        op = {"op": "insert", "table": table, "row": row}
+        if uuid_name is not None:
+            op["uuid-name"] = uuid_name
+        self.inserts.append(op)
+        self.counts[(table, "insert")] += 1
+
+    def update(self, table: str, uuid: str, row: dict[str, Any]) -> None:
+        """Only the changed columns; nothing when none changed."""
+        if row:
+            self.changes.append({"op": "update", "table": table, "where": _where(uuid), "row": row})
+            self.counts[(table, "update")] += 1
+
+    def delete(self, table: str, uuid: str) -> None:
+        self.changes.append({"op": "delete", "table": table, "where": _where(uuid)})
+        self.counts[(table, "delete")] += 1
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.inserts + self.changes
 
 
 def _where(uuid: str) -> list[Any]:
     return [["_uuid", "==", ["uuid", uuid]]]
 
 
-def plan(desired: DesiredState, state: NbState) -> Plan:
-    """The ops turning ``state`` into ``desired``; pure. Inserts come first so that later
-    ops can reference them by ``uuid-name``."""
-    inserts: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    counts: Counter[tuple[str, str]] = Counter()
-    missing: set[str] = set()
+def _changed(current: Row, wanted: Row) -> list[str]:
+    """The columns of ``current`` that differ from ``wanted`` (identity aside)."""
+    return [c for c in _COLUMNS[type(wanted)] if getattr(current, c) != getattr(wanted, c)]
 
-    # -- address sets --
-    as_by_key: dict[str, list[ExistingAddressSet]] = defaultdict(list)
-    for a in sorted(state.address_sets, key=lambda a: a.uuid):
-        as_by_key[a.external_ids.get(KEY, "")].append(a)
-    for row in desired.address_sets:
-        found = as_by_key.pop(row.key, [])
-        cols = {"name": row.name, "external_ids": dict(row.external_ids)}
-        if not found:
-            inserts.append(
-                {
-                    "op": "insert",
-                    "table": AS,
-                    "row": {
-                        "name": row.name,
-                        "addresses": ovsdb_set(list(row.addresses)),
-                        "external_ids": ovsdb_map(row.external_ids),
-                    },
-                }
-            )
-            counts[(AS, "insert")] += 1
-            continue
-        cur, extra = found[0], found[1:]
-        update: dict[str, Any] = {}
-        if cur.name != cols["name"]:
-            update["name"] = row.name
-        if cur.addresses != frozenset(row.addresses):
-            update["addresses"] = ovsdb_set(list(row.addresses))
-        if cur.external_ids != cols["external_ids"]:
-            update["external_ids"] = ovsdb_map(row.external_ids)
-        if update:
-            changes.append({"op": "update", "table": AS, "where": _where(cur.uuid), "row": update})
-            counts[(AS, "update")] += 1
-        as_by_key[""].extend(extra)
-    for stale in as_by_key.values():
-        for a in stale:
-            changes.append({"op": "delete", "table": AS, "where": _where(a.uuid)})
-            counts[(AS, "delete")] += 1
 
-    # -- ACLs: find or insert each desired ACL; its reference goes into its port group --
-    acls_by_key: dict[str, list[ExistingAcl]] = defaultdict(list)
-    for acl in sorted(state.acls.values(), key=lambda a: a.uuid):
-        acls_by_key[acl.key].append(acl)
-    acl_refs: dict[str, list[list[str]]] = defaultdict(list)  # PG key -> refs
-    kept_acls: set[str] = set()
-    for n, acl_row in enumerate(desired.acls):
-        want = _acl_columns(acl_row)
-        found_acls = acls_by_key.get(acl_row.key, [])
-        if not found_acls:
-            uuid_name = f"acl{n}"
-            inserts.append(
-                {"op": "insert", "table": ACL, "row": _acl_row_json(want), "uuid-name": uuid_name}
-            )
-            counts[(ACL, "insert")] += 1
-            acl_refs[acl_row.port_group].append(["named-uuid", uuid_name])
-            continue
-        cur_acl = found_acls[0]
-        kept_acls.add(cur_acl.uuid)
-        want_json = _acl_row_json(want)
-        acl_update = {c: want_json[c] for c in _ACL_COLUMNS if cur_acl.columns[c] != want[c]}
-        if acl_update:
-            changes.append(
-                {"op": "update", "table": ACL, "where": _where(cur_acl.uuid), "row": acl_update}
-            )
-            counts[(ACL, "update")] += 1
-        acl_refs[acl_row.port_group].append(["uuid", cur_acl.uuid])
+def _pair(
+    desired: Sequence[Row], existing: Iterable[NbRow[Row]]
+) -> tuple[list[tuple[Row, NbRow[Row] | None]], list[NbRow[Row]]]:
+    """Each desired row with the owned row of its id (the lowest uuid if several), and the
+    owned rows left over: duplicates, rows no longer desired, rows of no known kind."""
+    by_key: dict[str, list[NbRow[Row]]] = defaultdict(list)
+    for nb in sorted(existing, key=lambda r: r.uuid):
+        by_key[nb.row.key].append(nb)
+    pairs: list[tuple[Row, NbRow[Row] | None]] = []
+    leftover = by_key.pop("", [])  # owned, but of no kind this version builds
+    for row in desired:
+        found = by_key.pop(row.key, [])
+        pairs.append((row, found[0] if found else None))
+        leftover += found[1:]
+    leftover += [nb for rows in by_key.values() for nb in rows]
+    return pairs, sorted(leftover, key=lambda r: r.uuid)
 
-    # -- port groups --
-    pg_by_key: dict[str, list[ExistingPortGroup]] = defaultdict(list)
-    for pg in sorted(state.port_groups, key=lambda p: p.uuid):
-        pg_by_key[pg.external_ids.get(KEY, "")].append(pg)
-    pg_ops: list[dict[str, Any]] = []
-    for pg_row in desired.port_groups:
-        port_uuids: list[str] = []
-        for lsp in pg_row.ports:
-            uuid = state.lsp_uuids.get(lsp)
-            if uuid is None:
-                missing.add(lsp)
-            else:
-                port_uuids.append(uuid)
-        ports_json = ovsdb_set([["uuid", u] for u in sorted(port_uuids)])
-        refs = acl_refs.pop(pg_row.key, [])
-        acls_json = ovsdb_set(sorted(refs))
-        found_pgs = pg_by_key.pop(pg_row.key, [])
-        if not found_pgs:
-            pg_ops.append(
-                {
-                    "op": "insert",
-                    "table": PG,
-                    "row": {
-                        "name": pg_row.name,
-                        "ports": ports_json,
-                        "acls": acls_json,
-                        "external_ids": ovsdb_map(pg_row.external_ids),
-                    },
-                }
-            )
-            counts[(PG, "insert")] += 1
+
+# -- one builder per table --------------------------------------------------------------------
+
+
+def _plan_address_sets(desired: DesiredState, state: NbState, ops: _Ops) -> None:
+    pairs, stale = _pair(desired.address_sets, state.address_sets)
+    for row, nb in pairs:
+        wire = _address_set_json(row)
+        if nb is None:
+            ops.insert(AS, wire)
+        else:
+            ops.update(AS, nb.uuid, {c: wire[c] for c in _changed(nb.row, row)})
+    for nb in stale:
+        ops.delete(AS, nb.uuid)
+
+
+def _plan_acls(desired: DesiredState, state: NbState, ops: _Ops) -> dict[str, list[list[str]]]:
+    """Find or insert each desired ACL; returns, per port-group key, the references its
+    ``acls`` must hold. ACLs are not root rows: an owned ACL no port group references any
+    more is deleted by OVSDB, so it is only counted here."""
+    refs: dict[str, list[list[str]]] = defaultdict(list)
+    kept: set[str] = set()
+    pairs, _ = _pair(desired.acls, state.acls.values())
+    for n, (row, nb) in enumerate(pairs):
+        if row.port_group is None:
+            raise ValueError(f"a desired ACL has no id: {row}")
+        group = refs[row.port_group.key]
+        if nb is None:
+            ops.insert(ACL, _acl_json(row), uuid_name=f"acl{n}")
+            group.append(["named-uuid", f"acl{n}"])
             continue
-        cur_pg, extra_pgs = found_pgs[0], found_pgs[1:]
-        pg_update: dict[str, Any] = {}
-        if cur_pg.name != pg_row.name:
-            pg_update["name"] = pg_row.name
-        if cur_pg.ports != frozenset(port_uuids):
-            pg_update["ports"] = ports_json
-        if any(r[0] == "named-uuid" for r in refs) or cur_pg.acls != frozenset(r[1] for r in refs):
-            pg_update["acls"] = acls_json
-        if cur_pg.external_ids != dict(pg_row.external_ids):
-            pg_update["external_ids"] = ovsdb_map(pg_row.external_ids)
-        if pg_update:
-            changes.append(
-                {"op": "update", "table": PG, "where": _where(cur_pg.uuid), "row": pg_update}
-            )
-            counts[(PG, "update")] += 1
-        pg_by_key[""].extend(extra_pgs)
-    if acl_refs:
-        raise ValueError(f"ACLs reference port groups that are not desired: {sorted(acl_refs)}")
-    for stale_pgs in pg_by_key.values():
-        for pg in stale_pgs:
-            changes.append({"op": "delete", "table": PG, "where": _where(pg.uuid)})
-            counts[(PG, "delete")] += 1
-    # ACLs are not root rows: dropping their last port-group reference deletes them.
-    owned_refs = {u for pg in state.port_groups for u in pg.acls}
-    gone = (owned_refs & set(state.acls)) - kept_acls
+        kept.add(nb.uuid)
+        wire = _acl_json(row)
+        ops.update(ACL, nb.uuid, {c: wire[c] for c in _changed(nb.row, row)})
+        group.append(["uuid", nb.uuid])
+    referenced = {u for pg in state.port_groups for u in pg.acls}
+    gone = (referenced & set(state.acls)) - kept
     if gone:
-        counts[(ACL, "delete")] += len(gone)
+        ops.counts[(ACL, "delete")] += len(gone)
+    return refs
 
-    ops = inserts + pg_ops + changes
+
+def _plan_port_groups(
+    desired: DesiredState, state: NbState, refs: dict[str, list[list[str]]], ops: _Ops
+) -> set[str]:
+    """Port groups with their ports and ACL references; returns the desired switch ports
+    not in the NB yet (left out now, picked up by a later reconcile)."""
+    missing: set[str] = set()
+    pairs, stale = _pair(desired.port_groups, state.port_groups)
+    for row, nb in pairs:
+        missing.update(p for p in row.ports if p not in state.lsp_uuids)
+        present = replace(row, ports=tuple(p for p in row.ports if p in state.lsp_uuids))
+        acls = refs.pop(row.key, [])
+        wire = _port_group_json(present, state.lsp_uuids, acls)
+        if nb is None:
+            ops.insert(PG, wire)
+            continue
+        update = {c: wire[c] for c in _changed(nb.row, present)}
+        if any(r[0] == "named-uuid" for r in acls) or nb.acls != {r[1] for r in acls}:
+            update["acls"] = wire["acls"]
+        ops.update(PG, nb.uuid, update)
+    if refs:
+        raise ValueError(f"ACLs reference port groups that are not desired: {sorted(refs)}")
+    for nb in stale:
+        ops.delete(PG, nb.uuid)
+    return missing
+
+
+def plan(desired: DesiredState, state: NbState) -> Plan:
+    """The ops turning ``state`` into ``desired``; pure."""
+    ops = _Ops()
+    _plan_address_sets(desired, state, ops)
+    refs = _plan_acls(desired, state, ops)
+    missing = _plan_port_groups(desired, state, refs, ops)
+    all_ops = ops.all()
     result = ReconcileResult(
-        counts=counts,
-        ops=len(ops),
+        counts=ops.counts,
+        ops=len(all_ops),
         missing_ports=tuple(sorted(missing)),
         statuses=desired.statuses,
     )
-    return Plan(ops, result)
+    return Plan(all_ops, result)

@@ -5,18 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from enforcer.compile import compile
-from enforcer.desired import DesiredState
-from enforcer.diff import (
-    ACL,
-    AS,
-    PG,
-    ExistingAcl,
-    ExistingAddressSet,
-    ExistingPortGroup,
-    NbState,
-    _acl_columns,
-    plan,
-)
+from enforcer.desired import AddressSetRow, DesiredState
+from enforcer.diff import ACL, AS, PG, NbRow, NbState, plan
+from enforcer.row_ids import KEY, OWNER, parse_address_set_id
+from enforcer.row_ids import NAD as NAD_ID
 from mnp.model import (
     OVN_CNI_TYPE,
     Attachment,
@@ -61,23 +53,15 @@ def state_of(desired: DesiredState) -> NbState:
     """The NB state right after ``desired`` was written (fake uuids)."""
     state = NbState(lsp_uuids=dict(LSPS))
     for i, a in enumerate(desired.address_sets):
-        state.address_sets.append(
-            ExistingAddressSet(f"u-as{i}", a.name, frozenset(a.addresses), dict(a.external_ids))
-        )
+        state.address_sets.append(NbRow(f"u-as{i}", a))
     acl_uuids: dict[str, list[str]] = {}
     for i, acl in enumerate(desired.acls):
-        state.acls[f"u-acl{i}"] = ExistingAcl(f"u-acl{i}", _acl_columns(acl))
-        acl_uuids.setdefault(acl.port_group, []).append(f"u-acl{i}")
+        state.acls[f"u-acl{i}"] = NbRow(f"u-acl{i}", acl)
+        assert acl.port_group is not None
+        acl_uuids.setdefault(acl.port_group.key, []).append(f"u-acl{i}")
     for i, p in enumerate(desired.port_groups):
-        state.port_groups.append(
-            ExistingPortGroup(
-                f"u-pg{i}",
-                p.name,
-                frozenset(LSPS[n] for n in p.ports if n in LSPS),
-                frozenset(acl_uuids.get(p.key, [])),
-                dict(p.external_ids),
-            )
-        )
+        present = replace(p, ports=tuple(n for n in p.ports if n in LSPS))
+        state.port_groups.append(NbRow(f"u-pg{i}", present, frozenset(acl_uuids.get(p.key, []))))
     return state
 
 
@@ -136,6 +120,30 @@ def test_duplicate_rows_with_one_key_are_collapsed() -> None:
     state.address_sets.append(replace(dup, uuid="u-dup"))
     p = plan(DESIRED, state)
     assert p.ops == [{"op": "delete", "table": AS, "where": [["_uuid", "==", ["uuid", "u-dup"]]]}]
+
+
+def test_owned_rows_of_no_known_kind_are_deleted() -> None:
+    state = state_of(DESIRED)
+    ids = ((KEY, "as|written-by-some-other-version"), (OWNER, "mnp"))
+    assert parse_address_set_id(dict(ids)) is None
+    state.address_sets.append(NbRow("u-unknown", AddressSetRow("mnp_old", (), ids)))
+    p = plan(DESIRED, state)
+    assert p.ops == [
+        {"op": "delete", "table": AS, "where": [["_uuid", "==", ["uuid", "u-unknown"]]]}
+    ]
+
+
+def test_a_row_whose_recorded_ids_changed_is_updated_in_place() -> None:
+    """Identity is the key: a policy now for other NADs of the same network keeps its rows."""
+    state = state_of(DESIRED)
+    nb = state.port_groups[1]
+    assert nb.row.row_id is not None and "pg|policy|" in nb.row.key
+    edited = tuple((k, "ns1/other" if k == NAD_ID else v) for k, v in nb.row.external_ids)
+    state.port_groups[1] = replace(nb, row=replace(nb.row, external_ids=edited))
+    p = plan(DESIRED, state)
+    assert [(op["op"], op["table"], list(op["row"])) for op in p.ops] == [
+        ("update", PG, ["external_ids"])
+    ]
 
 
 def test_json_rpc_framing_finds_messages_across_chunks() -> None:
