@@ -61,6 +61,8 @@ def failure_reason(exc: BaseException) -> str:
         return f"http_{exc.status}" if exc.status else "connection"
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         return failure_reason(exc.reason)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return "connection"  # a subclass of ConnectTimeoutError, for urllib3's history
     if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
         return "timeout"
     if isinstance(exc, ValueError):
