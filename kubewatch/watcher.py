@@ -131,7 +131,7 @@ class Watcher(Generic[T]):
         self._thread: threading.Thread | None = None
         self._response: Any = None
         self._failing = False
-        self._progressed = False  # an event arrived since the last list
+        self._expired_without_events = False  # a 410, then no event yet
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -162,8 +162,9 @@ class Watcher(Generic[T]):
                 self._hooks.relist(self.kind)
                 log.info("%s: watch expired (410 Gone); relisting", self.kind)
                 resource_version = None
-                if not self._progressed:  # 410 right after a list: do not spin on it
+                if self._expired_without_events:  # 410 again, nothing in between: no spin
                     self._stop.wait(self._backoff.next_delay())
+                self._expired_without_events = True
             except _EXPECTED as e:
                 if self._stop.is_set():
                     return  # stop() closed the stream: not a failure
@@ -191,7 +192,7 @@ class Watcher(Generic[T]):
                 break
         resource_version = str(meta.get("resourceVersion") or "")
         self._recovered()
-        self._progressed = False
+        self._backoff.reset()  # the server answers: the next failure starts afresh
         added, updated, deleted = self.store.replace(items)
         self._hooks.listed(self.kind)
         for key, value in added:
@@ -265,8 +266,8 @@ class Watcher(Generic[T]):
                 resource_version = self._on_event(json.loads(line), resource_version)
                 if events == 0:
                     self._backoff.reset()  # the stream works: the next failure starts afresh
+                    self._expired_without_events = False
                 events += 1
-                self._progressed = True
         finally:
             self._response = None
             response.release_conn()

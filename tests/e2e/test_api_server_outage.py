@@ -157,6 +157,8 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
         enforcer_config = proxied(enforcer_kubeconfig(kube), enforcer_proxy, dir / "enf.kcfg")
         enforcer = EnforcerProcess(dir, enforcer_config, ovn.nb_remote).start()
         cluster = EnforcerCluster(kube, ovn, enforcer, snapshot)
+        # Its port is taken before the webhook picks free ones.
+        wait_for("the enforcer's metrics port", lambda: not refuses(enforcer.metrics_port))
 
         ca = CertificateAuthority("mnp outage test CA")
         ca.issue_server(["localhost", "127.0.0.1"]).write(dir / "tls")
@@ -171,6 +173,7 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
             dir / "webhook.log",
         )
         webhook.wait_ready(client_context(ca.cert_pem), deadline_s=_WAIT_S)
+        wait_for("the webhook's health port", lambda: not refuses(health_port))
         cluster.wait_for_table("no policies yet", ALL_ALLOWED)
         yield Processes(kube, cluster, webhook, health_port, webhook_proxy, enforcer_proxy)
     finally:
@@ -205,6 +208,10 @@ def test_api_server_down_for_20s_bounded_attempts_then_resync(processes: Process
     webhook_lines = log_lines(webhook.log_path) - lines[0]
     enforcer_lines = log_lines(enforcer.log) - lines[1]
     kube.restart_apiserver()  # same port, same etcd
+    print(
+        f"in {OUTAGE_S:.0f} s down: webhook {webhook_attempts} connections, {webhook_lines} log"
+        f" lines; enforcer {enforcer_attempts} connections, {enforcer_lines} log lines"
+    )
 
     outage_log = f"webhook log:\n{webhook.log()[-3000:]}\nenforcer log:\n{enforcer.log_tail(3000)}"
     # Every watch noticed and retried (so the bound below is not met by hanging) ...
