@@ -7,7 +7,7 @@ other failure. What it keeps is what the caller's transform returns, as plain da
 """
 
 from kubewatch.client import api_client
-from kubewatch.hooks import WatchHooks
+from kubewatch.hooks import WatchHooks, prometheus_hooks
 from kubewatch.resources import Resource, core_resource, custom_resource
 from kubewatch.settings import WatchSettings
 from kubewatch.store import Handlers, Store, object_key
@@ -26,5 +26,6 @@ __all__ = [
     "custom_resource",
     "essential_metadata",
     "object_key",
+    "prometheus_hooks",
     "without_managed_fields",
 ]

@@ -25,13 +25,11 @@ class Resource:
 
 
 def core_resource(api: Any, kind: str) -> Resource:
-    """A core/v1 kind across all namespaces: ``Pod``, ``Namespace``, ..."""
+    """A core/v1 kind across all namespaces: ``Pod`` or ``Namespace`` (what mnp watches)."""
     core = _client.CoreV1Api(api)
     calls: dict[str, Callable[..., Any]] = {
         "Pod": core.list_pod_for_all_namespaces,
         "Namespace": core.list_namespace,
-        "Node": core.list_node,
-        "Service": core.list_service_for_all_namespaces,
     }
     if kind not in calls:
         raise ValueError(f"no core/v1 list function known for {kind}")
