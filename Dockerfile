@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY mnp ./mnp
 COPY webhook ./webhook
 COPY enforcer ./enforcer
+COPY kubewatch ./kubewatch
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # --- runtime: no compiler, no build files, non-root --------------------------------

@@ -37,8 +37,8 @@ demo: deps kube-binaries
 	@bash hack/demo.sh
 
 lint: venv
-	$(BIN)/ruff check mnp webhook enforcer tests bench
-	$(BIN)/ruff format --check mnp webhook enforcer tests bench
+	$(BIN)/ruff check mnp webhook enforcer kubewatch tests bench
+	$(BIN)/ruff format --check mnp webhook enforcer kubewatch tests bench
 	$(BIN)/mypy
 
 test-unit: venv

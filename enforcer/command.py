@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE_OR_DIR",
         help="manifests (with --source files); repeatable",
     )
-    p.add_argument("--kubeconfig", metavar="FILE", help="default: in-cluster, then ~/.kube/config")
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="default: in-cluster, then $KUBECONFIG or ~/.kube/config",
+    )
     p.add_argument("--once", action="store_true", help="reconcile once and exit")
     p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus metrics")
     p.add_argument("--debounce", type=float, default=0.2, metavar="SECONDS")
@@ -116,10 +120,11 @@ def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source,
         if not args.files:
             raise SystemExit("mnp enforcer: --source files needs -f FILE_OR_DIR")
         return FilesSource(args.files), None
-    from enforcer.sources.kube import KubeSource, api_client
+    from enforcer.sources.kube import KubeSource
+    from kubewatch import api_client
 
     api = api_client(args.kubeconfig)
-    return KubeSource(api, on_list=metrics.listed, on_watch_error=metrics.watch_failed), api
+    return KubeSource(api, hooks=metrics.kube_watch), api
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,9 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        # The informer logs each failed watch with a traceback; the source logs one line.
-        logging.getLogger("kubernetes.informer").setLevel(logging.CRITICAL)
     metrics = EnforcerMetrics()
     try:
         target = _target(args)

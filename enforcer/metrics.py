@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_se
 from prometheus_client import Counter as PromCounter
 
 from enforcer.diff import ReconcileResult
+from kubewatch.hooks import prometheus_hooks
 
 STATES = ("applied", "skipped")
 
@@ -38,26 +39,9 @@ class EnforcerMetrics:
             "Reconciles that failed (the NB was left unchanged)",
             registry=self.registry,
         )
-        # Kubernetes source only: how often each informer listed (first list, then every
-        # relist after a 410 Gone) and why its list/watch failed.
-        self.kube_lists = PromCounter(
-            "mnp_enforcer_kube_lists",
-            "Full lists by the enforcer's informers: the first one, then one per relist",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.kube_watch_errors = PromCounter(
-            "mnp_enforcer_kube_watch_errors",
-            "Failed lists or watches by kind and reason (expired = 410 Gone, then a relist)",
-            ["kind", "reason"],
-            registry=self.registry,
-        )
-
-    def listed(self, kind: str) -> None:
-        self.kube_lists.labels(kind=kind).inc()
-
-    def watch_failed(self, kind: str, reason: str) -> None:
-        self.kube_watch_errors.labels(kind=kind, reason=reason).inc()
+        # Kubernetes source only: mnp_enforcer_kube_{list_attempts,lists,watch_attempts,
+        # watch_errors,relists,events}, counted by the kubewatch watchers.
+        self.kube_watch = prometheus_hooks(self.registry, "mnp_enforcer_kube")
 
     def observe(self, result: ReconcileResult, elapsed: float) -> None:
         self.reconcile_seconds.observe(elapsed)

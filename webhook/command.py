@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
+from kubewatch import api_client
 from webhook.app import create_app, create_probe_app
 from webhook.metrics import WebhookMetrics
 from webhook.nad_cache import ClusterSource, ObjectSource, SnapshotSource
@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="read NADs and policies from manifest files instead of the API server (repeatable)",
     )
-    src.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: in-cluster config)")
+    src.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig (default: in-cluster, then $KUBECONFIG or ~/.kube/config)",
+    )
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8443)
     p.add_argument(
@@ -71,18 +75,6 @@ def _certificate_files(args: argparse.Namespace) -> CertificateFiles:
             "both --cert-file and --key-file"
         )
     return CertificateFiles(args.cert_file, args.key_file, args.client_ca_file)
-
-
-def _api_client(kubeconfig: Path | None) -> Any:
-    from kubernetes import client
-    from kubernetes import config as kube_config
-
-    config: Any = kube_config  # untyped upstream
-    if kubeconfig is not None:
-        return config.new_client_from_config(config_file=str(kubeconfig))
-    configuration = client.Configuration()
-    config.load_incluster_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
 
 
 def main(argv: list[str]) -> int:
@@ -110,7 +102,7 @@ def main(argv: list[str]) -> int:
         )
     else:
         try:
-            cluster = ClusterSource(_api_client(args.kubeconfig))
+            cluster = ClusterSource(api_client(args.kubeconfig), hooks=metrics.kube_watch)
         except Exception as e:
             print(
                 f"mnp webhook: cannot configure the Kubernetes client: {e}; give --kubeconfig "
@@ -131,8 +123,9 @@ def main(argv: list[str]) -> int:
     try:
         run_servers(server, probes)
     finally:
-        # Informer threads are daemons blocked in watches; they end with the process.
         reloader.stop()
+        if isinstance(source, ClusterSource):
+            source.stop()
     return 0 if server.started else 1
 
 

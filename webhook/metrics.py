@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from kubewatch.hooks import prometheus_hooks
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Admission latency is sub-millisecond normally; the API server times out at 10 s.
@@ -53,6 +55,9 @@ class WebhookMetrics:
             "MultiNetworkPolicies in the webhook's cache (for the NAD guard).",
             registry=self.registry,
         )
+
+        # mnp_webhook_kube_{list_attempts,lists,watch_attempts,watch_errors,relists,events}
+        self.kube_watch = prometheus_hooks(self.registry, "mnp_webhook_kube")
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,22 +1,20 @@
 """Where the webhook gets NetworkAttachmentDefinitions and MultiNetworkPolicies from.
 
-Two sources with one interface: informer caches over the API server, or manifest files
-(``--snapshot``) that are ready at once. Objects are kept as the raw dicts the API returns.
+Two sources with one interface: ``kubewatch`` watches over the API server, or manifest
+files (``--snapshot``) that are ready at once. Objects are kept as plain dicts.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Protocol
 
+from kubewatch import Watcher, WatchHooks, WatchSettings, custom_resource
+from kubewatch.transforms import without_managed_fields
 from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey
 from mnp.policy_for import policy_for_of
-
-log = logging.getLogger(__name__)
 
 NAD_VERSION = "v1"
 NAD_PLURAL = "network-attachment-definitions"
@@ -24,7 +22,6 @@ MNP_VERSION = "v1beta1"
 MNP_PLURAL = "multi-networkpolicies"
 # A cache-miss GET runs while the API server waits for our answer (10 s by default).
 MISS_GET_TIMEOUT_SECONDS = 2.0
-RESYNC_SECONDS = 300
 
 
 def object_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -65,7 +62,7 @@ class ObjectSource(Protocol):
 
 
 class _Store:
-    """NADs and policies by key, guarded by one lock (informer threads write, handlers read)."""
+    """NADs and policies by key, for the snapshot source."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,15 +86,6 @@ class _Store:
                 self.nads.pop(NadKey(*key), None)
             elif obj.get("kind") == MNP_KIND:
                 self.policies.pop(key, None)
-
-    def replace(self, kind: str, objs: Iterable[Any]) -> None:
-        with self._lock:
-            if kind == NAD_KIND:
-                self.nads = {}
-            else:
-                self.policies = {}
-        for obj in objs:
-            self.put(obj)
 
     def nad(self, key: NadKey) -> dict[str, Any] | None:
         with self._lock:
@@ -143,118 +131,56 @@ class SnapshotSource:
         return len(self._store.policies)
 
 
-def _list_adapter(
-    list_call: Callable[..., Any], kind: str, on_list: Callable[[list[Any]], None]
-) -> Callable[..., object]:
-    """Adapt ``CustomObjectsApi.list_cluster_custom_object`` to ``SharedInformer``.
-
-    The informer reads ``resp.items`` and ``resp.metadata.resource_version`` as attributes,
-    but custom-object lists are plain dicts (where ``.items`` is the dict method). Watch calls
-    (``watch=True``) pass through untouched; their events are dicts already. ``on_list`` sees
-    every full list: SharedInformer has no HasSynced, so that is where we learn we are synced.
-    """
-
-    def list_func(**kwargs: Any) -> object:
-        """List or watch.
-
-        :rtype: object
-        """
-        # (The :rtype: line tells kubernetes.watch.Watch to hand events over as dicts and to
-        # track their resourceVersion.)
-        if kwargs.get("watch"):
-            return list_call(**kwargs)
-        resp = list_call(**kwargs)
-        items = resp.get("items") or [] if isinstance(resp, dict) else []
-        meta = resp.get("metadata") or {} if isinstance(resp, dict) else {}
-        for item in items:
-            # List items carry no kind/apiVersion; the store keys on kind.
-            if isinstance(item, dict):
-                item.setdefault("kind", kind)
-        on_list(items)
-        return SimpleNamespace(
-            items=items,
-            metadata=SimpleNamespace(resource_version=meta.get("resourceVersion")),
-        )
-
-    return list_func
+def _keep_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """NADs and policies are small and read whole by admission; only managedFields goes."""
+    return without_managed_fields(obj)
 
 
 class ClusterSource:
-    """Informer caches over the API server, with a direct GET on a NAD cache miss."""
+    """NADs and policies watched through ``kubewatch``, with a direct GET on a NAD miss.
 
-    def __init__(self, api_client: Any) -> None:
+    Ready once both kinds have completed their first list.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        hooks: WatchHooks | None = None,
+        settings: WatchSettings | None = None,
+    ) -> None:
         from kubernetes import client
-        from kubernetes.informer import informer as informer_module
-
-        shared_informer: Any = informer_module.SharedInformer  # untyped upstream
 
         self._api = client.CustomObjectsApi(api_client)
-        self._store = _Store()
-        self._synced = {NAD_KIND: threading.Event(), MNP_KIND: threading.Event()}
-        self._informers: list[Any] = []
-        for kind, version, plural in (
-            (NAD_KIND, NAD_VERSION, NAD_PLURAL),
-            (MNP_KIND, MNP_VERSION, MNP_PLURAL),
-        ):
 
-            def call(_v: str = version, _p: str = plural, **kw: Any) -> Any:
-                return self._api.list_cluster_custom_object(MNP_GROUP, _v, _p, **kw)
+        def watcher(kind: str, version: str, plural: str) -> Watcher[dict[str, Any]]:
+            resource = custom_resource(api_client, kind, MNP_GROUP, version, plural)
+            return Watcher(resource, _keep_object, settings=settings, hooks=hooks)
 
-            # A periodic relist bounds how long a silently dead watch can leave the cache stale.
-            informer = shared_informer(
-                _list_adapter(call, kind, self._on_list(kind)), resync_period=RESYNC_SECONDS
-            )
-            for event in ("ADDED", "MODIFIED"):
-                informer.add_event_handler(event, self._on_put(kind))
-            informer.add_event_handler("DELETED", self._on_delete(kind))
-            self._informers.append((kind, informer))
-
-    def _on_list(self, kind: str) -> Callable[[list[Any]], None]:
-        def handler(items: list[Any]) -> None:
-            self._store.replace(kind, items)
-            if not self._synced[kind].is_set():
-                log.info("%s cache synced: %d objects", kind, len(items))
-            self._synced[kind].set()
-
-        return handler
-
-    def _on_put(self, kind: str) -> Callable[[Any], None]:
-        def handler(obj: Any) -> None:
-            if isinstance(obj, dict):
-                obj.setdefault("kind", kind)
-            self._store.put(obj)
-
-        return handler
-
-    def _on_delete(self, kind: str) -> Callable[[Any], None]:
-        def handler(obj: Any) -> None:
-            if isinstance(obj, dict):
-                obj.setdefault("kind", kind)
-            self._store.remove(obj)
-
-        return handler
+        self._nads = watcher(NAD_KIND, NAD_VERSION, NAD_PLURAL)
+        self._policies = watcher(MNP_KIND, MNP_VERSION, MNP_PLURAL)
 
     def start(self) -> None:
-        for _, informer in self._informers:
-            informer.start()
+        self._nads.start()
+        self._policies.start()
 
     def stop(self) -> None:
-        for _, informer in self._informers:
-            informer.stop()
+        self._nads.stop()
+        self._policies.stop()
 
     @property
     def ready(self) -> bool:
-        return all(e.is_set() for e in self._synced.values())
+        return self._nads.synced.is_set() and self._policies.synced.is_set()
 
     def cached_nad(self, key: NadKey) -> tuple[bool, dict[str, Any] | None]:
-        nad = self._store.nad(key)
+        nad = self._nads.store.get(f"{key.namespace}/{key.name}")
         return nad is not None, nad
 
     def get(self, key: NadKey) -> dict[str, Any] | None:
-        nad = self._store.nad(key)
-        if nad is not None:
+        known, nad = self.cached_nad(key)
+        if known:
             return nad
-        # The informer may lag a NAD created just before the policy: ask before rejecting.
+        # The watch may lag a NAD created just before the policy: ask before rejecting. The
+        # answer is not stored: only the watch writes the store, so a delete is never undone.
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -272,18 +198,17 @@ class ClusterSource:
             raise
         if isinstance(obj, dict):
             obj.setdefault("kind", NAD_KIND)
-            self._store.put(obj)
             return obj
         return None
 
     def policies_targeting(self, key: NadKey) -> list[dict[str, Any]]:
-        return self._store.targeting(key)
+        return [p for p in self._policies.store.values() if key in policy_targets(p)]
 
     def nad_count(self) -> int:
-        return len(self._store.nads)
+        return len(self._nads.store)
 
     def policy_count(self) -> int:
-        return len(self._store.policies)
+        return len(self._policies.store)
 
 
 class ResolvedNads:

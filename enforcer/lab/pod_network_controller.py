@@ -73,13 +73,13 @@ def _with_pod_networks(obj: dict[str, Any], value: str) -> dict[str, Any]:
 
 
 class PodNetworkController:
-    """One ``sync()`` makes OVN and the pods' annotations match the informers' caches."""
+    """One ``sync()`` makes OVN and the pods' annotations match the watches' stores."""
 
     def __init__(self, sandbox: OvnSandbox, source: Any, core_v1: Any) -> None:
         self.sandbox = sandbox
         self.source = source  # enforcer.sources.kube.KubeSource (objects(), changed)
         self.core = core_v1
-        # Annotations patched but maybe not seen by the informer yet: reusing them keeps a
+        # Annotations patched but maybe not seen by the watch yet: reusing them keeps a
         # second allocation (with other pods around) from moving a pod to another address.
         self._assigned: dict[PodKey, str] = {}
         self._finalized: set[PodKey] = set()
@@ -155,10 +155,11 @@ class PodNetworkController:
 def run(dir: Path, kubeconfig: Path, stop: threading.Event) -> None:
     from kubernetes import client
 
-    from enforcer.sources.kube import KubeSource, api_client
+    from enforcer.sources.kube import KubeSource
+    from kubewatch import api_client
 
     sandbox = OvnSandbox.attach(dir)
-    api = api_client(str(kubeconfig))
+    api = api_client(kubeconfig)
     source = KubeSource(api)
     source.start()
     controller = PodNetworkController(sandbox, source, client.CoreV1Api(api))

@@ -14,9 +14,7 @@ watch from the enforcer's last resourceVersion is answered with 410.
 
 from __future__ import annotations
 
-import base64
 import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +29,7 @@ from tests.support.enforcer_cluster import (
     sample,
     start_cluster,
 )
+from tests.support.etcd import compact_etcd
 
 MNP_PATH = "/apis/k8s.cni.cncf.io/v1beta1/multi-networkpolicies"
 
@@ -89,28 +88,6 @@ red/b     .      .     X     .
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnforcerCluster]:
     yield from start_cluster(tmp_path_factory.mktemp("enforcer-watch"))
-
-
-def _post_json(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def compact_etcd(kube: KubeControlPlane) -> int:
-    """Compact etcd up to its current revision (etcd's v3 JSON gateway); returns it."""
-    base = f"http://127.0.0.1:{kube.etcd_port}/v3"
-
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    # Any range answers with the store's revision in its header.
-    head = _post_json(f"{base}/kv/range", {"key": b64("/"), "count_only": True})
-    revision = int(head["header"]["revision"])
-    _post_json(f"{base}/kv/compaction", {"revision": str(revision), "physical": True})
-    return revision
 
 
 def list_resource_version(kube: KubeControlPlane) -> str:

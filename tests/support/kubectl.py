@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import yaml
 
-from enforcer.lab.kube import KubeControlPlane
+from enforcer.lab.kube import KubeControlPlane, KubeControlPlaneError
 from tests.support.paths import CONFIG_DIR, REPO_ROOT
 
 FIXTURES_DIR = REPO_ROOT / "tests" / "e2e" / "fixtures"
@@ -20,6 +21,23 @@ def wait_established(kube: KubeControlPlane, *crd_names: str) -> None:
         "--timeout=60s",
         *(f"customresourcedefinition/{name}" for name in crd_names),
     )
+
+
+def crds_established(kube: KubeControlPlane, attempts: int = 20) -> None:
+    """Both mnp CRDs Established; ``kubectl wait`` fails outright (rather than waiting)
+    when it runs before the CRD has any status, so that case is retried."""
+    names = (
+        "network-attachment-definitions.k8s.cni.cncf.io",
+        "multi-networkpolicies.k8s.cni.cncf.io",
+    )
+    for attempt in range(attempts):
+        try:
+            wait_established(kube, *names)
+            return
+        except KubeControlPlaneError as e:
+            if "accessor error" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 def rendered_config(kube: KubeControlPlane) -> list[dict[str, Any]]:

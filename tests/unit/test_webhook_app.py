@@ -23,7 +23,7 @@ from webhook.admission_http import (
 )
 from webhook.app import create_app
 from webhook.metrics import WebhookMetrics
-from webhook.nad_cache import SnapshotSource, _list_adapter, policy_targets
+from webhook.nad_cache import SnapshotSource, policy_targets
 
 SNAPSHOT = """\
 apiVersion: k8s.cni.cncf.io/v1
@@ -142,25 +142,6 @@ def test_snapshot_source_indexes_nads_and_policies() -> None:
         "p"
     ]
     assert (source.nad_count(), source.policy_count()) == (1, 1)
-
-
-def test_list_adapter_gives_the_informer_attributes() -> None:
-    seen: list[list[Any]] = []
-    calls: list[dict[str, Any]] = []
-
-    def list_call(**kw: Any) -> Any:
-        calls.append(kw)
-        if kw.get("watch"):
-            return "stream"
-        return {"items": [{"metadata": {"name": "a"}}], "metadata": {"resourceVersion": "42"}}
-
-    adapted = _list_adapter(list_call, "NetworkAttachmentDefinition", seen.append)
-    listed: Any = adapted()
-    assert listed.items == [{"metadata": {"name": "a"}, "kind": "NetworkAttachmentDefinition"}]
-    assert listed.metadata.resource_version == "42"
-    assert seen == [listed.items]
-    assert adapted(watch=True, resource_version="42") == "stream"
-    assert calls[-1] == {"watch": True, "resource_version": "42"}
 
 
 class MissingThenFound(SnapshotSource):
