@@ -27,7 +27,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 # external_ids keys. The owner marker is what makes a row "ours": nothing without it is touched.
 PREFIX = "mnp.k8s.cni.cncf.io"
@@ -216,8 +216,31 @@ class DenyPortGroupId:
 # -- address sets -----------------------------------------------------------------------------
 
 
+class _PerFamilyAddressSet:
+    """Address sets come one per IP family: key and name derive from a family-less base
+    (both families share the hash, so ``$<name>_v4`` and ``$<name>_v6`` read as a pair)."""
+
+    scope: PolicyScope
+    family: int  # 4 | 6
+
+    @property
+    def base(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        return f"{self.base}|v{self.family}"
+
+    @property
+    def name(self) -> str:
+        return f"{object_name(self.base)}_v{self.family}"
+
+    def external_ids(self) -> ExternalIds:
+        return self.scope.external_ids(self.key)
+
+
 @dataclass(frozen=True)
-class PeerAddressSetId:
+class PeerAddressSetId(_PerFamilyAddressSet):
     """The addresses of one selector peer of a rule, in one IP family."""
 
     table: ClassVar[str] = "Address_Set"
@@ -231,17 +254,6 @@ class PeerAddressSetId:
     def base(self) -> str:
         s = self.scope
         return f"as|{s.network}|{s.policy}|{self.direction}|{self.rule}|peer{self.peer}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.base}|v{self.family}"
-
-    @property
-    def name(self) -> str:
-        return f"{object_name(self.base)}_v{self.family}"
-
-    def external_ids(self) -> ExternalIds:
-        return self.scope.external_ids(self.key)
 
     @staticmethod
     def parse(key: str, ids: Mapping[str, str]) -> PeerAddressSetId | None:
@@ -259,7 +271,7 @@ class PeerAddressSetId:
 
 
 @dataclass(frozen=True)
-class NamedPortAddressSetId:
+class NamedPortAddressSetId(_PerFamilyAddressSet):
     """For an egress rule with named ports: the peer addresses whose name resolves to
     ``port``, in one IP family."""
 
@@ -274,17 +286,6 @@ class NamedPortAddressSetId:
     def base(self) -> str:
         s = self.scope
         return f"as|{s.network}|{s.policy}|egress|{self.rule}|named-{self.protocol}-{self.port}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.base}|v{self.family}"
-
-    @property
-    def name(self) -> str:
-        return f"{object_name(self.base)}_v{self.family}"
-
-    def external_ids(self) -> ExternalIds:
-        return self.scope.external_ids(self.key)
 
     @staticmethod
     def parse(key: str, ids: Mapping[str, str]) -> NamedPortAddressSetId | None:
@@ -413,38 +414,40 @@ AclId = RuleAclId | DenyAclId
 RowId = PortGroupId | AddressSetId | AclId
 
 
+class _Kind(Protocol):
+    @staticmethod
+    def parse(key: str, ids: Mapping[str, str]) -> RowId | None: ...
+
+
 def _owned_key(external_ids: Mapping[str, str]) -> str | None:
     return external_ids.get(KEY, "") if external_ids.get(OWNER) == OWNER_VALUE else None
 
 
-def parse_port_group_id(external_ids: Mapping[str, str]) -> PortGroupId | None:
+def _first_parse(external_ids: Mapping[str, str], kinds: tuple[_Kind, ...]) -> RowId | None:
+    """The id of the first kind that parses the key and rebuilds it exactly."""
     key = _owned_key(external_ids)
     if key is None:
         return None
-    found = (
-        PolicyPortGroupId.parse(key, external_ids)
-        or NamedPortGroupId.parse(key, external_ids)
-        or DenyPortGroupId.parse(key, external_ids)
-    )
-    return found if found is not None and found.key == key else None
+    for kind in kinds:
+        found = kind.parse(key, external_ids)
+        if found is not None:
+            return found if found.key == key else None
+    return None
+
+
+def parse_port_group_id(external_ids: Mapping[str, str]) -> PortGroupId | None:
+    found = _first_parse(external_ids, (PolicyPortGroupId, NamedPortGroupId, DenyPortGroupId))
+    return found if isinstance(found, PortGroupId) else None
 
 
 def parse_address_set_id(external_ids: Mapping[str, str]) -> AddressSetId | None:
-    key = _owned_key(external_ids)
-    if key is None:
-        return None
-    found = PeerAddressSetId.parse(key, external_ids) or NamedPortAddressSetId.parse(
-        key, external_ids
-    )
-    return found if found is not None and found.key == key else None
+    found = _first_parse(external_ids, (PeerAddressSetId, NamedPortAddressSetId))
+    return found if isinstance(found, AddressSetId) else None
 
 
 def parse_acl_id(external_ids: Mapping[str, str]) -> AclId | None:
-    key = _owned_key(external_ids)
-    if key is None:
-        return None
-    found = RuleAclId.parse(key, external_ids) or DenyAclId.parse(key, external_ids)
-    return found if found is not None and found.key == key else None
+    found = _first_parse(external_ids, (RuleAclId, DenyAclId))
+    return found if isinstance(found, AclId) else None
 
 
 def parse_row_id(table: str, external_ids: Mapping[str, str]) -> RowId | None:
