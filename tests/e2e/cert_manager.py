@@ -173,8 +173,11 @@ class CertManager:
             raise
         return self
 
-    def stop(self) -> None:
-        """SIGTERM each process, then SIGKILL what is still running after a while; reaps both."""
+    def stop(self) -> dict[str, int]:
+        """SIGTERM each process, SIGKILL what still runs after a while; reap both.
+
+        Returns each process's exit status (0 after a clean shutdown, -9 after a SIGKILL).
+        """
         procs, self._procs = self._procs, {}
         for proc in procs.values():
             if proc.poll() is None:
@@ -185,6 +188,7 @@ class CertManager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        return {name: proc.returncode for name, proc in procs.items()}
 
     def __enter__(self) -> CertManager:
         return self.start()

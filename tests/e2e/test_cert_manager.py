@@ -59,8 +59,14 @@ def cert_manager(
     cert_manager_binaries: CertManagerBinaries,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CertManager]:
-    with CertManager(kube, tmp_path_factory.mktemp("cert-manager"), cert_manager_binaries) as cm:
+    cm = CertManager(kube, tmp_path_factory.mktemp("cert-manager"), cert_manager_binaries)
+    cm.start()
+    try:
         yield cm
+    finally:
+        exit_codes = cm.stop()
+    # Both shut down on SIGTERM by themselves, and cleanly.
+    assert exit_codes == {CONTROLLER: 0, CAINJECTOR: 0}
 
 
 @pytest.fixture
@@ -92,6 +98,47 @@ def _issue_self_signed(kube: KubeControlPlane, namespace: str, name: str = "serv
                 "dnsNames": [SERVING_DNS_NAME],
                 "ipAddresses": ["127.0.0.1"],
                 "issuerRef": {"name": "selfsigned", "kind": "Issuer"},
+            },
+        },
+    )
+
+
+def _issue_through_a_ca(kube: KubeControlPlane, namespace: str) -> None:
+    """A self-signed root CA Certificate, a CA Issuer over its Secret, and a serving
+    Certificate from that Issuer: renewing the serving certificate keeps the CA."""
+    apply_objects(
+        kube,
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "selfsigned", "namespace": namespace},
+            "spec": {"selfSigned": {}},
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "root-ca", "namespace": namespace},
+            "spec": {
+                "secretName": "root-ca",
+                "isCA": True,
+                "commonName": "mnp test root CA",
+                "issuerRef": {"name": "selfsigned", "kind": "Issuer"},
+            },
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "ca", "namespace": namespace},
+            "spec": {"ca": {"secretName": "root-ca"}},
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "serving", "namespace": namespace},
+            "spec": {
+                "secretName": "serving",
+                "dnsNames": [SERVING_DNS_NAME],
+                "issuerRef": {"name": "ca", "kind": "Issuer"},
             },
         },
     )
@@ -171,6 +218,29 @@ def test_build_is_skipped_when_the_version_matches(
     assert progress.getvalue().startswith("[build-cert-manager-binaries] up to date: ")
 
 
+def test_bin_dir_follows_mnp_cache_dir(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--print-bin-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MNP_CACHE_DIR": str(tmp_path)},
+    )
+    assert result.stdout.strip() == str(tmp_path / "cert-manager" / CM_VERSION / "bin")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_script_names_a_bad_argument() -> None:
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--bogus"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "[build-cert-manager-binaries] ERROR: unknown argument '--bogus' "
+        "(expected --print-bin-dir or --force)"
+    )
+
+
 def test_a_failed_build_says_why_and_leaves_nothing_behind(tmp_path: Path) -> None:
     # A copy of the build inputs with go.sum emptied: go refuses to build, quickly.
     hack = tmp_path / "hack"
@@ -217,6 +287,23 @@ def test_a_self_signed_certificate_is_issued(cert_manager: CertManager, namespac
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert secret["ca.crt"] == secret["tls.crt"]
     assert secret["tls.key"].startswith(b"-----BEGIN ")
+    _settled_certificate(cert_manager, namespace, revision=1)
+
+
+def test_a_ca_issuer_signs_with_the_ca_certificate(
+    cert_manager: CertManager, namespace: str
+) -> None:
+    _issue_through_a_ca(cert_manager.kube, namespace)
+
+    root_secret = _issued_secret(cert_manager, namespace, "root-ca")
+    secret = _issued_secret(cert_manager, namespace)
+
+    (root,) = _pem_certificates(root_secret["tls.crt"])
+    (leaf,) = _pem_certificates(secret["tls.crt"])
+    assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert leaf.issuer == root.subject != leaf.subject
+    leaf.verify_directly_issued_by(root)
+    assert _pem_certificates(secret["ca.crt"]) == [root]
     _settled_certificate(cert_manager, namespace, revision=1)
 
 
