@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEBS := ovn-central ovn-common openvswitch-common wrk
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test test-unit test-integration test-e2e lint deps system-deps venv kube-binaries bench clean
+.PHONY: all demo test test-unit test-integration test-e2e lint deps system-deps venv kube-binaries cert-manager-binaries bench clean
 
 all: test
 
@@ -33,7 +33,11 @@ deps: system-deps venv
 kube-binaries:
 	@bash hack/build-kube-binaries.sh
 
-demo: deps kube-binaries
+# cert-manager's controller and cainjector built from Go modules, cached beside them.
+cert-manager-binaries:
+	@bash hack/build-cert-manager-binaries.sh
+
+demo: deps kube-binaries cert-manager-binaries
 	@bash hack/demo.sh
 
 lint: venv
@@ -47,10 +51,10 @@ test-unit: venv
 test-integration: deps
 	$(BIN)/pytest -q tests/integration
 
-test-e2e: deps kube-binaries
+test-e2e: deps kube-binaries cert-manager-binaries
 	$(BIN)/pytest -q tests/e2e
 
-test: deps kube-binaries lint
+test: deps kube-binaries cert-manager-binaries lint
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 bench: deps

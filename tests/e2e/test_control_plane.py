@@ -86,6 +86,7 @@ def test_a_failed_build_says_why_and_leaves_no_binaries(tmp_path: Path) -> None:
     hack = tmp_path / "hack"
     hack.mkdir()
     shutil.copy(BUILD_SCRIPT, hack)
+    shutil.copytree(BUILD_SCRIPT.parent / "lib", hack / "lib")
     shutil.copytree(BUILD_SCRIPT.parent / "kube-binaries", hack / "kube-binaries")
     (hack / "kube-binaries" / "go.sum").write_text("")
     cache = tmp_path / "cache"
