@@ -24,7 +24,7 @@ import pytest
 from cryptography import x509
 
 from enforcer.lab.kube import KubeControlPlane
-from tests.e2e.cert_manager import (
+from tests.support.cert_manager import (
     BUILD_SCRIPT,
     CAINJECTOR,
     CONTROLLER,
@@ -34,7 +34,7 @@ from tests.e2e.cert_manager import (
     CertManagerError,
     ensure_cert_manager_binaries,
 )
-from tests.e2e.kubeobjects import apply_objects, create_namespace, get_object
+from tests.support.kubectl import apply_objects, create_namespace, get_object
 
 pytestmark = pytest.mark.e2e
 

@@ -22,8 +22,8 @@ from typing import TextIO, TypeVar
 
 from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.processes import log_tail
+from tests.support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-cert-manager-binaries.sh"
 CONTROLLER = "cert-manager-controller"
 CAINJECTOR = "cert-manager-cainjector"
