@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mnp.field_errors import ErrorList, Path, invalid, required
+from mnp.decode import POLICY_FOR_PATH, Meta, WrongType, decode_metadata
+from mnp.field_errors import ErrorList, invalid, required, wrong_type
 from mnp.model import POLICY_FOR_ANNOTATION, NadKey
-from mnp.validation import dns1123_label_errors, dns1123_subdomain_errors, wrong_type
+from mnp.validation import dns1123_label_errors, dns1123_subdomain_errors
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "POLICY_FOR_PATH",
+    "canonical_policy_for",
+    "parse_policy_for",
+    "policy_for_of",
+    "policy_targets",
+]
 
 DEFAULT_NAMESPACE = "default"  # where kubectl puts an object whose manifest names none
-POLICY_FOR_PATH = Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
 
 _HOW_TO = (
     f"set the annotation {POLICY_FOR_ANNOTATION} to the NetworkAttachmentDefinitions this "
@@ -82,13 +91,16 @@ def canonical_policy_for(keys: list[NadKey]) -> str:
     return ",".join(str(k) for k in dict.fromkeys(keys))
 
 
+def policy_targets(meta: Meta | WrongType | None) -> tuple[list[NadKey], ErrorList]:
+    """parse_policy_for on decoded metadata (its annotation; its namespace, or "default")."""
+    if not isinstance(meta, Meta):
+        return parse_policy_for(None, DEFAULT_NAMESPACE)
+    if isinstance(meta.policy_for, WrongType):
+        return [], [meta.policy_for.error]
+    namespace = meta.namespace if isinstance(meta.namespace, str) and meta.namespace else None
+    return parse_policy_for(meta.policy_for, namespace or DEFAULT_NAMESPACE)
+
+
 def policy_for_of(obj: Any) -> tuple[list[NadKey], ErrorList]:
-    """parse_policy_for on a raw policy object (its annotation; its namespace, or "default")."""
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    meta = meta if isinstance(meta, dict) else {}
-    annotations = meta.get("annotations")
-    value = annotations.get(POLICY_FOR_ANNOTATION) if isinstance(annotations, dict) else None
-    namespace = meta.get("namespace")
-    return parse_policy_for(
-        value, namespace if isinstance(namespace, str) and namespace else DEFAULT_NAMESPACE
-    )
+    """policy_targets of a raw policy object (for caches that keep raw objects)."""
+    return policy_targets(decode_metadata(obj.get("metadata") if isinstance(obj, dict) else None))

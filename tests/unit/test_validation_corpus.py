@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from mnp.admission import review_policy
+from mnp.decode import decode_policy
 from mnp.nad import DictNadLookup
-from mnp.validation import validate_policy
+from mnp.validation import validate_network_policy
 
 PF = "metadata.annotations[k8s.v1.cni.cncf.io/policy-for]"
 KEY_REGEX_MSG = (
@@ -1111,5 +1112,5 @@ def test_garbage_never_raises_and_is_rejected(obj: Any) -> None:
     verdict = review_policy(obj, NADS)
     assert not verdict.allowed
     assert verdict.errors
-    assert validate_policy(obj) or verdict.errors
+    assert validate_network_policy(decode_policy(obj)) or verdict.errors
     assert verdict.message.startswith("MultiNetworkPolicy.k8s.cni.cncf.io ")

@@ -1,0 +1,94 @@
+"""The ``k8s.v1.cni.cncf.io/policy-for`` annotation: which NADs a policy applies to.
+
+Entries are comma-separated ``namespace/name`` or ``name`` (the policy's own
+namespace). Like OVN-Kubernetes, only ASCII spaces around entries are stripped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mnp.field_errors import ErrorList, Path, invalid, required
+from mnp.model import POLICY_FOR_ANNOTATION, NadKey
+from tests.unit.legacy.validation import dns1123_label_errors, dns1123_subdomain_errors, wrong_type
+
+DEFAULT_NAMESPACE = "default"  # where kubectl puts an object whose manifest names none
+POLICY_FOR_PATH = Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
+
+_HOW_TO = (
+    f"set the annotation {POLICY_FOR_ANNOTATION} to the NetworkAttachmentDefinitions this "
+    "policy applies to, as comma-separated `namespace/name` or `name` entries "
+    '(a bare name means the policy\'s own namespace), e.g. "tenant-blue" or '
+    '"default/tenant-blue,other/tenant-red"'
+)
+
+
+def parse_policy_for(value: Any, namespace: str) -> tuple[list[NadKey], ErrorList]:
+    """The target NADs in annotation order (duplicates kept), and every fault found."""
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
+        return [], [required(POLICY_FOR_PATH, f"the policy applies to no network: {_HOW_TO}")]
+    if not isinstance(value, str):
+        return [], [wrong_type(POLICY_FOR_PATH, value, "string")]
+    keys: list[NadKey] = []
+    errs: ErrorList = []
+    entries = value.split(",")
+    for n, raw in enumerate(entries, start=1):
+        entry = raw.strip(" ")
+        where = f"entry {n} of {len(entries)}"
+        if not entry:
+            errs.append(
+                invalid(
+                    POLICY_FOR_PATH,
+                    value,
+                    f"{where} is empty: remove the extra comma; {_HOW_TO}",
+                )
+            )
+            continue
+        parts = entry.split("/")
+        if len(parts) > 2:
+            errs.append(
+                invalid(
+                    POLICY_FOR_PATH,
+                    entry,
+                    f"{where} must be `name` or `namespace/name`, with at most one '/'",
+                )
+            )
+            continue
+        ns, name = (namespace, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+        entry_errs = len(errs)
+        if len(parts) == 2:
+            if not ns:
+                errs.append(invalid(POLICY_FOR_PATH, entry, f"{where} has an empty namespace"))
+            else:
+                errs.extend(
+                    invalid(POLICY_FOR_PATH, entry, f"{where}: namespace {json.dumps(ns)}: {m}")
+                    for m in dns1123_label_errors(ns)
+                )
+        if not name:
+            errs.append(invalid(POLICY_FOR_PATH, entry, f"{where} has an empty name"))
+        else:
+            errs.extend(
+                invalid(POLICY_FOR_PATH, entry, f"{where}: name {json.dumps(name)}: {m}")
+                for m in dns1123_subdomain_errors(name)
+            )
+        if len(errs) == entry_errs:
+            keys.append(NadKey(ns, name))
+    return keys, errs
+
+
+def canonical_policy_for(keys: list[NadKey]) -> str:
+    """``ns/name,ns/name`` with duplicates dropped, first occurrence order kept."""
+    return ",".join(str(k) for k in dict.fromkeys(keys))
+
+
+def policy_for_of(obj: Any) -> tuple[list[NadKey], ErrorList]:
+    """parse_policy_for on a raw policy object (its annotation; its namespace, or "default")."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    annotations = meta.get("annotations")
+    value = annotations.get(POLICY_FOR_ANNOTATION) if isinstance(annotations, dict) else None
+    namespace = meta.get("namespace")
+    return parse_policy_for(
+        value, namespace if isinstance(namespace, str) and namespace else DEFAULT_NAMESPACE
+    )
