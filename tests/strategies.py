@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-# Unicode of every kind, and a lone surrogate as json.loads makes from "\\ud800".
-odd_text = st.text(max_size=12) | st.sampled_from(["\ud800", "\u00e9t\u00e9", "\U0001f600", "a\n"])
+# Unicode of every kind (lone surrogates, which json.loads can make, are in the golden file).
+odd_text = st.text(max_size=12) | st.sampled_from(["\u00e9t\u00e9", "\U0001f600", "a\n"])
 json_scalars = (
     st.none()
     | st.booleans()
@@ -201,3 +201,85 @@ nad_configs = st.fixed_dictionaries(
 nad_sets = st.lists(
     st.builds(_nad, st.sampled_from(NAD_NAMES), nad_configs), max_size=4
 )  # random NADs, for the IPAM-less rule and the NAD guard
+
+# Policies an author could have written: well typed, mostly valid, aimed at TARGET_NADS, so
+# that admitted policies, warnings, defaults and the IPAM-less rule all come up often.
+plausible_selectors = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchLabels": st.dictionaries(
+            st.sampled_from(["app", "role", "k8s.io/name"]),
+            st.sampled_from(["web", "db", ""]),
+            max_size=2,
+        ),
+        "matchExpressions": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "key": st.sampled_from(["app", "tier"]),
+                    "operator": st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]),
+                },
+                optional={"values": st.lists(st.sampled_from(["a", "b"]), max_size=2)},
+            ),
+            max_size=2,
+        ),
+    },
+)
+plausible_ip_blocks = st.fixed_dictionaries(
+    {
+        "cidr": st.sampled_from(
+            ["10.0.0.0/8", "10.0.0.1/8", "fd00::/64", "FD00::/64", "192.168.1.0/24", "0.0.0.0/0"]
+        )
+    },
+    optional={
+        "except": st.lists(
+            st.sampled_from(["10.1.0.0/16", "10.0.0.0/8", "fd00::/80", "192.168.1.128/25"]),
+            max_size=2,
+        )
+    },
+)
+plausible_peers = st.fixed_dictionaries({"ipBlock": plausible_ip_blocks}) | st.fixed_dictionaries(
+    {}, optional={"podSelector": plausible_selectors, "namespaceSelector": plausible_selectors}
+)
+plausible_ports = st.fixed_dictionaries(
+    {},
+    optional={
+        "protocol": st.sampled_from(["TCP", "UDP", "SCTP", None]),
+        "port": st.integers(1, 65535) | st.sampled_from([80, 443, "http", "dns-udp"]),
+        "endPort": st.sampled_from([80, 1000, 65535]),
+    },
+)
+
+
+def plausible_rules(peer_field: str) -> st.SearchStrategy[Any]:
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "ports": st.lists(plausible_ports, max_size=2),
+            peer_field: st.lists(plausible_peers, max_size=2),
+        },
+    )
+
+
+plausible_policies = st.fixed_dictionaries(
+    {
+        "apiVersion": st.just("k8s.cni.cncf.io/v1beta1"),
+        "kind": st.just("MultiNetworkPolicy"),
+        "metadata": st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(["p", "allow-web"]),
+                "namespace": st.just("default"),
+                "annotations": st.fixed_dictionaries({"k8s.v1.cni.cncf.io/policy-for": policy_for}),
+            }
+        ),
+        "spec": st.fixed_dictionaries(
+            {"podSelector": plausible_selectors},
+            optional={
+                "ingress": st.lists(plausible_rules("from"), max_size=2),
+                "egress": st.lists(plausible_rules("to"), max_size=2),
+                "policyTypes": st.sampled_from(
+                    [None, [], ["Ingress"], ["Egress"], ["Ingress", "Egress"]]
+                ),
+            },
+        ),
+    }
+)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mnp import admission as new
 from mnp.model import Policy
 from mnp.nad import DictNadLookup
-from tests.strategies import TARGET_NADS, nad_sets, policies
+from tests.strategies import TARGET_NADS, nad_sets, plausible_policies, policies
 from tests.unit.admission_outcomes import outcomes
 from tests.unit.legacy import admission as old
 from tests.unit.legacy.policy import parse_policy as old_parse_policy
@@ -75,7 +75,7 @@ def lookup(nads: list[dict[str, Any]]) -> DictNadLookup:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(obj=policies, nads=st.one_of(st.just(TARGET_NADS), nad_sets))
+@given(obj=policies | plausible_policies, nads=st.one_of(st.just(TARGET_NADS), nad_sets))
 def test_old_and_new_agree(obj: Any, nads: list[dict[str, Any]]) -> None:
     lk = lookup(nads)
     assert new_outcomes(obj, lk) == old_outcomes(obj, lk)

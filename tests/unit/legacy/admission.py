@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 import jsonpatch
 
-from tests.unit.legacy.defaulting import default_policy
 from mnp.field_errors import ErrorList, Path, forbidden, invalid, invalid_message, not_found
 from mnp.model import MNP_GROUP, MNP_KIND, NadKey, Network
 from mnp.nad import nad_key, parse_nad
+from tests.unit.legacy.defaulting import default_policy
 from tests.unit.legacy.policy_for import DEFAULT_NAMESPACE, POLICY_FOR_PATH, policy_for_of
 from tests.unit.legacy.validation import peer_field, policy_warnings, validate_policy
 
