@@ -144,18 +144,23 @@ EMPTY_META = Meta()
 EMPTY_SPEC = Spec(pod_selector=None, ingress=(), egress=(), policy_types=None)
 
 
-def _string(value: Any, path: Path) -> str | WrongType | None:
+# Paths of leaf fields are built only for an error: most policies have none, and the
+# webhook's budget per review is tens of microseconds.
+
+
+def _string(value: Any, parent: Path, name: str) -> str | WrongType | None:
     if value is None or isinstance(value, str):
         return value
-    return WrongType(wrong_type(path, value, "string"))
+    return WrongType(wrong_type(parent.child(name), value, "string"))
 
 
 def _items(
-    value: Any, path: Path, decode_item: Any, *, item_type: str = "object"
+    value: Any, parent: Path, name: str, decode_item: Any, *, item_type: str = "object"
 ) -> tuple[Any, ...] | WrongType:
     """An array's items decoded in order (absent: empty); a non-array is one ``WrongType``."""
-    if value is None:
+    if value is None or value == []:
         return ()
+    path = parent.child(name)
     if not isinstance(value, list):
         return WrongType(wrong_type(path, value, "array"))
     out: list[Any] = []
@@ -174,31 +179,35 @@ def _keep(item: T, _path: Path) -> T:
     return item
 
 
-def decode_string_map(value: Any, path: Path) -> StringMap:
-    if value is None:
-        return StringMap()
+_EMPTY_MAP = StringMap()
+
+
+def decode_string_map(value: Any, parent: Path, name: str) -> StringMap:
+    if not value and (value is None or value == {}):
+        return _EMPTY_MAP
     if not isinstance(value, dict):
-        return StringMap(problems=(wrong_type(path, value, "object"),))
+        return StringMap(problems=(wrong_type(parent.child(name), value, "object"),))
     entries: list[tuple[str, str]] = []
     problems: list[FieldError] = []
     for k, v in value.items():
         if not isinstance(k, str):
-            problems.append(invalid(path, k, "keys must be strings"))
+            problems.append(invalid(parent.child(name), k, "keys must be strings"))
         elif not isinstance(v, str):
-            problems.append(wrong_type(path.key(k), v, "string"))
+            problems.append(wrong_type(parent.child(name).key(k), v, "string"))
         else:
             entries.append((k, v))
     return StringMap(tuple(entries), tuple(problems))
 
 
 def _requirement(raw: dict[str, Any], path: Path) -> RequirementSpec:
-    values_path = path.child("values")
     values = raw.get("values")
     return RequirementSpec(
         path=path,
-        key=_string(raw.get("key"), path.child("key")),
-        operator=_string(raw.get("operator"), path.child("operator")),
-        values=None if values is None else _items(values, values_path, _keep, item_type="string"),
+        key=_string(raw.get("key"), path, "key"),
+        operator=_string(raw.get("operator"), path, "operator"),
+        values=None
+        if values is None
+        else _items(values, path, "values", _keep, item_type="string"),
     )
 
 
@@ -207,11 +216,12 @@ def _selector(value: Any, path: Path) -> SelectorSpec | WrongType | None:
         return None
     if not isinstance(value, dict):
         return WrongType(wrong_type(path, value, "object"))
-    exprs_path = path.child("matchExpressions")
     return SelectorSpec(
         path=path,
-        match_labels=decode_string_map(value.get("matchLabels"), path.child("matchLabels")),
-        match_expressions=_items(value.get("matchExpressions"), exprs_path, _requirement),
+        match_labels=decode_string_map(value.get("matchLabels"), path, "matchLabels"),
+        match_expressions=_items(
+            value.get("matchExpressions"), path, "matchExpressions", _requirement
+        ),
     )
 
 
@@ -223,19 +233,26 @@ def _ip_block(value: Any, path: Path) -> IPBlockSpec | WrongType | None:
     excepts = value.get("except")
     return IPBlockSpec(
         path=path,
-        cidr=_string(value.get("cidr"), path.child("cidr")),
+        cidr=_string(value.get("cidr"), path, "cidr"),
         except_=None
         if excepts is None
-        else _items(excepts, path.child("except"), _keep, item_type="string"),
+        else _items(excepts, path, "except", _keep, item_type="string"),
     )
 
 
 def _peer(raw: dict[str, Any], path: Path) -> PeerSpec:
+    pods, namespaces, block = (
+        raw.get("podSelector"),
+        raw.get("namespaceSelector"),
+        raw.get("ipBlock"),
+    )
     return PeerSpec(
         path=path,
-        pod_selector=_selector(raw.get("podSelector"), path.child("podSelector")),
-        namespace_selector=_selector(raw.get("namespaceSelector"), path.child("namespaceSelector")),
-        ip_block=_ip_block(raw.get("ipBlock"), path.child("ipBlock")),
+        pod_selector=None if pods is None else _selector(pods, path.child("podSelector")),
+        namespace_selector=None
+        if namespaces is None
+        else _selector(namespaces, path.child("namespaceSelector")),
+        ip_block=None if block is None else _ip_block(block, path.child("ipBlock")),
     )
 
 
@@ -253,7 +270,7 @@ def _port(raw: dict[str, Any], path: Path) -> PortSpec:
     protocol = raw.get("protocol")
     return PortSpec(
         path=path,
-        protocol=_string(protocol, path.child("protocol")),
+        protocol=_string(protocol, path, "protocol"),
         port=number,
         end_port=end,
         protocol_null=protocol is None and "protocol" in raw,
@@ -264,8 +281,8 @@ def _rule(peers_field: str) -> Any:
     def decode(raw: dict[str, Any], path: Path) -> RuleSpec:
         return RuleSpec(
             path=path,
-            ports=_items(raw.get("ports"), path.child("ports"), _port),
-            peers=_items(raw.get(peers_field), path.child(peers_field), _peer),
+            ports=_items(raw.get("ports"), path, "ports", _port),
+            peers=_items(raw.get(peers_field), path, peers_field, _peer),
         )
 
     return decode
@@ -273,8 +290,7 @@ def _rule(peers_field: str) -> Any:
 
 _ingress_rule = _rule("from")
 _egress_rule = _rule("to")
-_INGRESS_PATH = SPEC_PATH.child("ingress")
-_EGRESS_PATH = SPEC_PATH.child("egress")
+_POD_SELECTOR_PATH = SPEC_PATH.child("podSelector")
 _POLICY_TYPES_PATH = SPEC_PATH.child("policyTypes")
 
 
@@ -297,18 +313,12 @@ def decode_spec(value: Any) -> Spec | WrongType | None:
         return WrongType(wrong_type(SPEC_PATH, value, "object"))
     types = value.get("policyTypes")
     return Spec(
-        pod_selector=_selector(value.get("podSelector"), SPEC_PATH.child("podSelector")),
-        ingress=_items(value.get("ingress"), _INGRESS_PATH, _ingress_rule),
-        egress=_items(value.get("egress"), _EGRESS_PATH, _egress_rule),
+        pod_selector=_selector(value.get("podSelector"), _POD_SELECTOR_PATH),
+        ingress=_items(value.get("ingress"), SPEC_PATH, "ingress", _ingress_rule),
+        egress=_items(value.get("egress"), SPEC_PATH, "egress", _egress_rule),
         policy_types=_policy_types(types),
         policy_types_null=types is None and "policyTypes" in value,
     )
-
-
-_NAME_PATH = META_PATH.child("name")
-_NAMESPACE_PATH = META_PATH.child("namespace")
-_LABELS_PATH = META_PATH.child("labels")
-_ANNOTATIONS_PATH = META_PATH.child("annotations")
 
 
 def decode_metadata(value: Any) -> Meta | WrongType | None:
@@ -319,11 +329,13 @@ def decode_metadata(value: Any) -> Meta | WrongType | None:
     annotations = value.get("annotations")
     policy_for = annotations.get(POLICY_FOR_ANNOTATION) if isinstance(annotations, dict) else None
     return Meta(
-        name=_string(value.get("name"), _NAME_PATH),
-        namespace=_string(value.get("namespace"), _NAMESPACE_PATH),
-        labels=decode_string_map(value.get("labels"), _LABELS_PATH),
-        annotations=decode_string_map(annotations, _ANNOTATIONS_PATH),
-        policy_for=_string(policy_for, POLICY_FOR_PATH),
+        name=_string(value.get("name"), META_PATH, "name"),
+        namespace=_string(value.get("namespace"), META_PATH, "namespace"),
+        labels=decode_string_map(value.get("labels"), META_PATH, "labels"),
+        annotations=decode_string_map(annotations, META_PATH, "annotations"),
+        policy_for=policy_for
+        if policy_for is None or isinstance(policy_for, str)
+        else WrongType(wrong_type(POLICY_FOR_PATH, policy_for, "string")),
         being_deleted=value.get("deletionTimestamp") is not None,
     )
 

@@ -52,7 +52,8 @@ SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
 # ---------------------------------------------------------------------------
-# apimachinery string checks (util/validation and api/validate/content)
+# apimachinery string checks (util/validation and api/validate/content); cached, as label
+# keys, names and values repeat from one request to the next
 # ---------------------------------------------------------------------------
 
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -83,10 +84,11 @@ def _fullmatch(pattern: re.Pattern[str], value: str) -> bool:
 
 
 def _nbytes(value: str) -> int:
-    return len(value.encode("utf-8", "surrogatepass"))
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
-def dns1123_label_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def dns1123_label_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 63:
         errs.append("must be no more than 63 characters")
@@ -103,10 +105,11 @@ def dns1123_label_errors(value: str) -> list[str]:
                     "123-abc",
                 )
             )
-    return errs
+    return tuple(errs)
 
 
-def dns1123_subdomain_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 253:
         errs.append("must be no more than 253 characters")
@@ -119,10 +122,11 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
                 "example.com",
             )
         )
-    return errs
+    return tuple(errs)
 
 
-def qualified_name_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def qualified_name_errors(value: str) -> tuple[str, ...]:
     """IsQualifiedName / content.IsLabelKey."""
     errs: list[str] = []
     parts = value.split("/")
@@ -135,11 +139,11 @@ def qualified_name_errors(value: str) -> list[str]:
         else:
             errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
     else:
-        return [
+        return (
             "a valid label key "
             + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+        )
     if not name:
         errs.append("name part must be non-empty")
     elif _nbytes(name) > 63:
@@ -149,10 +153,11 @@ def qualified_name_errors(value: str) -> list[str]:
             "name part "
             + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
         )
-    return errs
+    return tuple(errs)
 
 
-def label_value_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def label_value_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 63:
         errs.append("must be no more than 63 bytes")
@@ -167,10 +172,11 @@ def label_value_errors(value: str) -> list[str]:
                 "12345",
             )
         )
-    return errs
+    return tuple(errs)
 
 
-def port_name_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def port_name_errors(value: str) -> tuple[str, ...]:
     """IsValidPortName (IANA_SVC_NAME)."""
     errs: list[str] = []
     if _nbytes(value) > 15:
@@ -183,7 +189,7 @@ def port_name_errors(value: str) -> list[str]:
         errs.append("must not contain consecutive hyphens")
     if value and (value[0] == "-" or value[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
-    return errs
+    return tuple(errs)
 
 
 def port_num_errors(value: int) -> list[str]:
@@ -281,18 +287,16 @@ def parse_cidr_sloppy(text: str) -> ParsedCidr | None:
     return ParsedCidr(version, address, prefix, zeros, mapped)
 
 
-def cidr_errors(path: Path, value: str) -> ErrorList:
+def cidr_problems(value: str) -> tuple[str, ...]:
     """IsValidCIDRForLegacyField with strict validation, host bits excepted (see module doc)."""
     parsed = parse_cidr_sloppy(value)
     if parsed is None:
-        return [
-            invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
-        ]
+        return ("must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",)
     if parsed.leading_zeros:
-        return [invalid(path, value, "must not have leading 0s in IP or prefix length")]
+        return ("must not have leading 0s in IP or prefix length",)
     if parsed.ipv4_mapped:
-        return [invalid(path, value, "must not have an IPv4-mapped IPv6 address")]
-    return []
+        return ("must not have an IPv4-mapped IPv6 address",)
+    return ()
 
 
 def cidr_warnings(path: Path, value: str) -> list[str]:
@@ -334,12 +338,14 @@ def _wrong(value: object, errs: ErrorList) -> bool:
     return False
 
 
-def validate_labels(labels: StringMap, path: Path) -> ErrorList:
+def validate_labels(labels: StringMap, parent: Path, name: str) -> ErrorList:
     """ValidateLabels, after the map's structural errors."""
     errs: ErrorList = list(labels.problems)
     for k, v in labels.entries:
-        errs.extend(invalid(path, k, m) for m in qualified_name_errors(k))
-        errs.extend(invalid(path, v, m) for m in label_value_errors(v))
+        if messages := qualified_name_errors(k):
+            errs.extend(invalid(parent.child(name), k, m) for m in messages)
+        if messages := label_value_errors(v):
+            errs.extend(invalid(parent.child(name), v, m) for m in messages)
     return errs
 
 
@@ -349,7 +355,7 @@ def validate_label_selector(selector: SelectorSpec | WrongType) -> ErrorList:
     if _wrong(selector, errs):
         return errs
     assert isinstance(selector, SelectorSpec)
-    errs.extend(validate_labels(selector.match_labels, selector.path.child("matchLabels")))
+    errs.extend(validate_labels(selector.match_labels, selector.path, "matchLabels"))
     exprs = selector.match_expressions
     if not _wrong(exprs, errs):
         assert isinstance(exprs, tuple)
@@ -394,11 +400,13 @@ def validate_label_selector_requirement(expr: RequirementSpec) -> ErrorList:
         errs.append(required(path.child("key")))
     elif not _wrong(key, errs):
         assert isinstance(key, str)
-        errs.extend(invalid(path.child("key"), key, m) for m in qualified_name_errors(key))
+        if messages := qualified_name_errors(key):
+            errs.extend(invalid(path.child("key"), key, m) for m in messages)
     for i, v in enumerate(values if isinstance(values, tuple) else ()):
         if not _wrong(v, errs):
             assert isinstance(v, str)
-            errs.extend(invalid(path.child("values").index(i), v, m) for m in label_value_errors(v))
+            if messages := label_value_errors(v):
+                errs.extend(invalid(path.child("values").index(i), v, m) for m in messages)
     return errs
 
 
@@ -424,7 +432,8 @@ def validate_network_policy_port(port: PortSpec) -> ErrorList:
                 )
             )
     elif isinstance(number, int):
-        errs.extend(invalid(path.child("port"), number, m) for m in port_num_errors(number))
+        if not 1 <= number <= 65535:
+            errs.extend(invalid(path.child("port"), number, m) for m in port_num_errors(number))
         if end_port is not None:
             if end_port < number:
                 errs.append(
@@ -444,7 +453,8 @@ def validate_network_policy_port(port: PortSpec) -> ErrorList:
                     "may not be specified when `port` is non-numeric",
                 )
             )
-        errs.extend(invalid(path.child("port"), number, m) for m in port_name_errors(number))
+        if messages := port_name_errors(number):
+            errs.extend(invalid(path.child("port"), number, m) for m in messages)
     else:
         _wrong(number, errs)
     return errs
@@ -453,7 +463,6 @@ def validate_network_policy_port(port: PortSpec) -> ErrorList:
 def validate_ip_block(block: IPBlockSpec) -> ErrorList:
     """ValidateIPBlock."""
     errs: ErrorList = []
-    cidr_path = block.path.child("cidr")
     excepts = block.except_
     if _wrong(excepts, errs):
         excepts = None
@@ -462,8 +471,9 @@ def validate_ip_block(block: IPBlockSpec) -> ErrorList:
     cidr = block.cidr or ""
     assert isinstance(cidr, str)
     if not cidr:
-        return [*errs, required(cidr_path)]
-    errs.extend(cidr_errors(cidr_path, cidr))
+        return [*errs, required(block.path.child("cidr"))]
+    if messages := cidr_problems(cidr):
+        errs.extend(invalid(block.path.child("cidr"), cidr, m) for m in messages)
     outer = parse_cidr_sloppy(cidr)
     if outer is None:
         return errs
@@ -471,11 +481,13 @@ def validate_ip_block(block: IPBlockSpec) -> ErrorList:
         if _wrong(item, errs):
             continue
         assert isinstance(item, str)
-        item_path = block.path.child("except").index(i)
-        errs.extend(cidr_errors(item_path, item))
+        messages = cidr_problems(item)
         inner = parse_cidr_sloppy(item)
         if inner is not None and not outer.contains_strictly(inner):
-            errs.append(invalid(item_path, item, "must be a strict subset of `cidr`"))
+            messages = (*messages, "must be a strict subset of `cidr`")
+        if messages:
+            item_path = block.path.child("except").index(i)
+            errs.extend(invalid(item_path, item, m) for m in messages)
     return errs
 
 
@@ -555,7 +567,6 @@ def validate_network_policy_spec(spec: Spec) -> ErrorList:
 
 _NAME_PATH = META_PATH.child("name")
 _NAMESPACE_PATH = META_PATH.child("namespace")
-_LABELS_PATH = META_PATH.child("labels")
 _ANNOTATIONS_PATH = META_PATH.child("annotations")
 
 
@@ -567,18 +578,21 @@ def validate_object_meta(meta: Meta) -> ErrorList:
         errs.append(required(_NAME_PATH, "name or generateName is required"))
     elif not _wrong(name, errs):
         assert isinstance(name, str)
-        errs.extend(invalid(_NAME_PATH, name, m) for m in dns1123_subdomain_errors(name))
+        if messages := dns1123_subdomain_errors(name):
+            errs.extend(invalid(_NAME_PATH, name, m) for m in messages)
     # A manifest may omit the namespace: the API server takes it from the request (kubectl's
     # "default") before validating, and policy-for resolves bare names the same way.
     namespace = meta.namespace
     if not _wrong(namespace, errs) and namespace:
         assert isinstance(namespace, str)
-        errs.extend(invalid(_NAMESPACE_PATH, namespace, m) for m in dns1123_label_errors(namespace))
-    errs.extend(validate_labels(meta.labels, _LABELS_PATH))
+        if messages := dns1123_label_errors(namespace):
+            errs.extend(invalid(_NAMESPACE_PATH, namespace, m) for m in messages)
+    errs.extend(validate_labels(meta.labels, META_PATH, "labels"))
     errs.extend(meta.annotations.problems)
     size = 0
     for k, v in meta.annotations.entries:
-        errs.extend(invalid(_ANNOTATIONS_PATH, k, m) for m in qualified_name_errors(k.lower()))
+        if messages := qualified_name_errors(k.lower()):
+            errs.extend(invalid(_ANNOTATIONS_PATH, k, m) for m in messages)
         size += _nbytes(k) + _nbytes(v)
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
         errs.append(

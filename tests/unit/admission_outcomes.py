@@ -7,6 +7,7 @@ The golden-file test and its generator compare these records; nothing here judge
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -75,7 +76,10 @@ def canonical(value: Any) -> Any:
 
 
 def model_record(policy: Policy | None, rejected: str | None) -> str:
-    return repr(policy) if policy is not None else f"rejected: {rejected}"
+    """The model's repr, with policy types sorted (a frozenset's order follows the hash seed)."""
+    if policy is None:
+        return f"rejected: {rejected}"
+    return repr(dataclasses.replace(policy, policy_types=tuple(sorted(policy.policy_types))))
 
 
 Admit = Callable[[Any, Any], tuple[Verdict, Policy | None, str | None]]
