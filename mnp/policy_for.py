@@ -6,11 +6,12 @@ namespace). Like OVN-Kubernetes, only ASCII spaces around entries are stripped.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from mnp.decode import POLICY_FOR_PATH, Meta, WrongType, decode_metadata
-from mnp.field_errors import ErrorList, invalid, required, wrong_type
+from mnp.field_errors import ErrorList, FieldError, invalid, required, wrong_type
 from mnp.model import POLICY_FOR_ANNOTATION, NadKey
 from mnp.validation import dns1123_label_errors, dns1123_subdomain_errors
 
@@ -39,6 +40,14 @@ def parse_policy_for(value: Any, namespace: str) -> tuple[list[NadKey], ErrorLis
         return [], [required(POLICY_FOR_PATH, f"the policy applies to no network: {_HOW_TO}")]
     if not isinstance(value, str):
         return [], [wrong_type(POLICY_FOR_PATH, value, "string")]
+    keys, errs = _parse_entries(value, namespace)
+    return list(keys), list(errs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_entries(value: str, namespace: str) -> tuple[tuple[NadKey, ...], tuple[FieldError, ...]]:
+    """The entries of one annotation value, parsed once per value: defaulting and the target
+    check both read it, and the same value comes back with every update of a policy."""
     keys: list[NadKey] = []
     errs: ErrorList = []
     entries = value.split(",")
@@ -83,7 +92,7 @@ def parse_policy_for(value: Any, namespace: str) -> tuple[list[NadKey], ErrorLis
             )
         if len(errs) == entry_errs:
             keys.append(NadKey(ns, name))
-    return keys, errs
+    return tuple(keys), tuple(errs)
 
 
 def canonical_policy_for(keys: list[NadKey]) -> str:
