@@ -65,7 +65,8 @@ class Verdict:
     allowed: bool
     errors: ErrorList = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    patch: list[dict[str, Any]] = field(default_factory=list)  # JSON Patch from defaulting
+    # The defaulting JSON Patch: from mutate_policy, and review_policy(with_patch=True) only.
+    patch: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""  # the denial message, as the API server would render it
 
 

@@ -14,6 +14,7 @@ A JSON ``null`` counts as absent, as the schema prunes it; a ``null`` item of an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -154,29 +155,37 @@ def _string(value: Any, parent: Path, name: str) -> str | WrongType | None:
     return WrongType(wrong_type(parent.child(name), value, "string"))
 
 
-def _items(
-    value: Any, parent: Path, name: str, decode_item: Any, *, item_type: str = "object"
-) -> tuple[Any, ...] | WrongType:
-    """An array's items decoded in order (absent: empty); a non-array is one ``WrongType``."""
+def _object_items(
+    value: Any, parent: Path, name: str, decode_item: Callable[[dict[str, Any], Path], T]
+) -> tuple[T | WrongType, ...] | WrongType:
+    """An array of objects decoded in order (absent: empty); a non-array is one
+    ``WrongType``, and so is each item that is not an object (a null item is not pruned)."""
     if value is None or value == []:
         return ()
     path = parent.child(name)
     if not isinstance(value, list):
         return WrongType(wrong_type(path, value, "array"))
-    out: list[Any] = []
+    out: list[T | WrongType] = []
     for i, item in enumerate(value):
-        item_path = path.index(i)
-        if item_type == "object" and not isinstance(item, dict):
-            out.append(WrongType(wrong_type(item_path, item, "object")))
-        elif item_type == "string" and not isinstance(item, str):
-            out.append(WrongType(wrong_type(item_path, item, "string")))
+        if isinstance(item, dict):
+            out.append(decode_item(item, path.index(i)))
         else:
-            out.append(decode_item(item, item_path))
+            out.append(WrongType(wrong_type(path.index(i), item, "object")))
     return tuple(out)
 
 
-def _keep(item: T, _path: Path) -> T:
-    return item
+def _string_items(value: Any, parent: Path, name: str) -> tuple[str | WrongType, ...] | WrongType:
+    """An array of strings; only a bad item's path is built."""
+    if value == []:
+        return ()
+    if not isinstance(value, list):
+        return WrongType(wrong_type(parent.child(name), value, "array"))
+    return tuple(
+        item
+        if isinstance(item, str)
+        else WrongType(wrong_type(parent.child(name).index(i), item, "string"))
+        for i, item in enumerate(value)
+    )
 
 
 _EMPTY_MAP = StringMap()
@@ -205,9 +214,7 @@ def _requirement(raw: dict[str, Any], path: Path) -> RequirementSpec:
         path=path,
         key=_string(raw.get("key"), path, "key"),
         operator=_string(raw.get("operator"), path, "operator"),
-        values=None
-        if values is None
-        else _items(values, path, "values", _keep, item_type="string"),
+        values=None if values is None else _string_items(values, path, "values"),
     )
 
 
@@ -219,7 +226,7 @@ def _selector(value: Any, path: Path) -> SelectorSpec | WrongType | None:
     return SelectorSpec(
         path=path,
         match_labels=decode_string_map(value.get("matchLabels"), path, "matchLabels"),
-        match_expressions=_items(
+        match_expressions=_object_items(
             value.get("matchExpressions"), path, "matchExpressions", _requirement
         ),
     )
@@ -234,9 +241,7 @@ def _ip_block(value: Any, path: Path) -> IPBlockSpec | WrongType | None:
     return IPBlockSpec(
         path=path,
         cidr=_string(value.get("cidr"), path, "cidr"),
-        except_=None
-        if excepts is None
-        else _items(excepts, path, "except", _keep, item_type="string"),
+        except_=None if excepts is None else _string_items(excepts, path, "except"),
     )
 
 
@@ -277,12 +282,12 @@ def _port(raw: dict[str, Any], path: Path) -> PortSpec:
     )
 
 
-def _rule(peers_field: str) -> Any:
+def _rule(peers_field: str) -> Callable[[dict[str, Any], Path], RuleSpec]:
     def decode(raw: dict[str, Any], path: Path) -> RuleSpec:
         return RuleSpec(
             path=path,
-            ports=_items(raw.get("ports"), path, "ports", _port),
-            peers=_items(raw.get(peers_field), path, peers_field, _peer),
+            ports=_object_items(raw.get("ports"), path, "ports", _port),
+            peers=_object_items(raw.get(peers_field), path, peers_field, _peer),
         )
 
     return decode
@@ -314,8 +319,8 @@ def decode_spec(value: Any) -> Spec | WrongType | None:
     types = value.get("policyTypes")
     return Spec(
         pod_selector=_selector(value.get("podSelector"), _POD_SELECTOR_PATH),
-        ingress=_items(value.get("ingress"), SPEC_PATH, "ingress", _ingress_rule),
-        egress=_items(value.get("egress"), SPEC_PATH, "egress", _egress_rule),
+        ingress=_object_items(value.get("ingress"), SPEC_PATH, "ingress", _ingress_rule),
+        egress=_object_items(value.get("egress"), SPEC_PATH, "egress", _egress_rule),
         policy_types=_policy_types(types),
         policy_types_null=types is None and "policyTypes" in value,
     )
