@@ -1,7 +1,10 @@
 """Admission decisions as pure functions: the webhook, ``mnp check`` and the enforcer call these.
 
-One code path: ``review_policy`` defaults the object, applies every NetworkPolicy rule, then
-the MultiNetworkPolicy rules (policy-for, target NADs, the IPAM-less peer rule).
+One parse: the object is decoded once (``mnp.decode``) and defaulted once; every NetworkPolicy
+rule, then the MultiNetworkPolicy rules (policy-for, target NADs, the IPAM-less peer rule),
+the warnings and the enforcer's model read that one tree. Each caller pays only for what it
+uses: ``/validate`` builds no JSON Patch, ``/mutate`` validates nothing, and the enforcer
+(``admit_policy``) gets the model and no patch.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import jsonpatch
-
-from mnp.defaulting import default_policy
+from mnp.decode import Decoded, Meta, PeerSpec, PolicyObject, RuleSpec, Spec, decode_policy
+from mnp.defaulting import JsonPatch, default_policy
 from mnp.field_errors import ErrorList, Path, forbidden, invalid, invalid_message, not_found
-from mnp.model import MNP_GROUP, MNP_KIND, NadKey, Network
+from mnp.model import MNP_GROUP, MNP_KIND, NadKey, Network, Policy
 from mnp.nad import nad_key, parse_nad
-from mnp.policy_for import DEFAULT_NAMESPACE, POLICY_FOR_PATH, policy_for_of
-from mnp.validation import peer_field, policy_warnings, validate_policy
+from mnp.policy import policy_model
+from mnp.policy_for import DEFAULT_NAMESPACE, POLICY_FOR_PATH, policy_targets
+from mnp.validation import policy_warnings, validate_network_policy
 
 __all__ = [
     "DENIAL_CODE",
@@ -28,11 +31,13 @@ __all__ = [
     "VALIDATING_WEBHOOK_NAME",
     "NadLookup",
     "Verdict",
-    "default_policy",
+    "admit_policy",
     "mutate_policy",
+    "peer_requires_network_ipam",
     "review",
     "review_nad",
     "review_policy",
+    "selector_peers",
 ]
 
 VALIDATING_WEBHOOK_NAME = "multinetworkpolicy.mnp.k8s.cni.cncf.io"
@@ -60,86 +65,60 @@ class Verdict:
     allowed: bool
     errors: ErrorList = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    patch: list[dict[str, Any]] = field(default_factory=list)  # JSON Patch from defaulting
+    # The defaulting JSON Patch: from mutate_policy, and review_policy(with_patch=True) only.
+    patch: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""  # the denial message, as the API server would render it
 
 
-_UNCHANGED = 0  # stands for a subtree defaulting left alone, on both sides
-
-
-def _without_unchanged(src: Any, dst: Any) -> tuple[Any, Any]:
-    """Copies of two JSON values where every dict value or list item that defaulting did not
-    change holds the same placeholder, keeping jsonpatch's key order. Equal subtrees yield no
-    operations, so ``make_patch`` returns the same patch, without walking (say)
-    ``metadata.managedFields``."""
-    if type(src) is list and type(dst) is list and len(src) == len(dst):
-        # Defaulting never adds, drops or moves list items: compare them pairwise.
-        pairs = [
-            (_UNCHANGED, _UNCHANGED) if type(x) is type(y) and x == y else _without_unchanged(x, y)
-            for x, y in zip(src, dst, strict=True)
-        ]
-        return [x for x, _ in pairs], [y for _, y in pairs]
-    if type(src) is not dict or type(dst) is not dict:
-        return src, dst
-    a: dict[str, Any] = {}
-    b: dict[str, Any] = {}
-    for key, old in src.items():
-        if key not in dst:
-            a[key] = old
-            continue
-        new = dst[key]
-        if type(old) is type(new) and old == new:
-            a[key] = b[key] = _UNCHANGED
-        else:
-            a[key], b[key] = _without_unchanged(old, new)
-    for key, new in dst.items():
-        if key not in src:
-            b[key] = new
-    return a, b
-
-
-def _defaulting_patch(obj: Any, defaulted: Any) -> list[dict[str, Any]]:
-    """``jsonpatch.make_patch(obj, defaulted)``, as controller-runtime's PatchResponseFromRaw."""
-    if not isinstance(obj, dict) or obj == defaulted:
-        return []
-    ops: list[dict[str, Any]] = jsonpatch.make_patch(*_without_unchanged(obj, defaulted)).patch
-    return ops
+def _decode(obj: Any, patch: JsonPatch | None = None) -> Decoded:
+    """The one parse of a request's object, with NetworkPolicy's defaults applied."""
+    return default_policy(decode_policy(obj), patch)
 
 
 def mutate_policy(obj: Any) -> Verdict:
-    """The mutating webhook: always allowed, with the defaulting patch."""
-    return Verdict(allowed=True, patch=_defaulting_patch(obj, default_policy(obj)))
+    """The mutating webhook: always allowed, with the defaulting patch (nothing validated)."""
+    patch: JsonPatch = []
+    if isinstance(obj, dict):
+        _decode(obj, patch)
+    return Verdict(allowed=True, patch=patch)
 
 
-def _name_of(obj: Any) -> str:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    name = meta.get("name") if isinstance(meta, dict) else None
-    return name if isinstance(name, str) else ""
+def _meta(policy: Decoded) -> Meta | None:
+    meta = policy.metadata if isinstance(policy, PolicyObject) else None
+    return meta if isinstance(meta, Meta) else None
 
 
-def _namespace_of(obj: Any) -> str:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    ns = meta.get("namespace") if isinstance(meta, dict) else None
+def _name_of(policy: Decoded) -> str:
+    meta = _meta(policy)
+    return meta.name if meta is not None and isinstance(meta.name, str) else ""
+
+
+def _namespace_of(policy: Decoded) -> str:
+    meta = _meta(policy)
+    ns = meta.namespace if meta is not None else None
     return ns if isinstance(ns, str) and ns else DEFAULT_NAMESPACE
 
 
-def selector_peers(obj: Any) -> Iterator[Path]:
-    """Paths of the podSelector/namespaceSelector peers of a policy (ipBlock peers excluded)."""
-    spec = obj.get("spec") if isinstance(obj, dict) else None
-    if not isinstance(spec, dict):
+def peer_requires_network_ipam(peer: PeerSpec) -> bool:
+    """A podSelector/namespaceSelector peer names pods, whose addresses only an IPAM knows
+    (OVN-Kubernetes' doesPeerRequireNetworkIPAM); an ipBlock peer names addresses itself."""
+    return peer.pod_selector is not None or peer.namespace_selector is not None
+
+
+def selector_peers(policy: Decoded) -> Iterator[Path]:
+    """Paths of the peers of a policy that need the network's IPAM."""
+    spec = policy.spec if isinstance(policy, PolicyObject) else None
+    if not isinstance(spec, Spec):
         return
-    for direction, name in (("Ingress", "ingress"), ("Egress", "egress")):
-        rules = spec.get(name)
-        for i, rule in enumerate(rules if isinstance(rules, list) else []):
-            peers = rule.get(peer_field(direction)) if isinstance(rule, dict) else None
-            for j, peer in enumerate(peers if isinstance(peers, list) else []):
-                if isinstance(peer, dict) and (
-                    peer.get("podSelector") is not None or peer.get("namespaceSelector") is not None
-                ):
-                    yield Path("spec").child(name).index(i).child(peer_field(direction)).index(j)
+    for rules in (spec.ingress, spec.egress):
+        for rule in rules if isinstance(rules, tuple) else ():
+            if isinstance(rule, RuleSpec) and isinstance(rule.peers, tuple):
+                for peer in rule.peers:
+                    if isinstance(peer, PeerSpec) and peer_requires_network_ipam(peer):
+                        yield peer.path
 
 
-def _ipam_less_errors(obj: Any, network: Network) -> ErrorList:
+def _ipam_less_errors(policy: Decoded, network: Network) -> ErrorList:
     return [
         forbidden(
             path,
@@ -148,12 +127,12 @@ def _ipam_less_errors(obj: Any, network: Network) -> ErrorList:
             "podSelector/namespaceSelector peer with ipBlock peers, or add `subnets` to the "
             "NetworkAttachmentDefinition",
         )
-        for path in selector_peers(obj)
+        for path in selector_peers(policy)
     ]
 
 
-def _target_errors(obj: Any, nads: NadLookup) -> tuple[ErrorList, list[str]]:
-    keys, errors = policy_for_of(obj)
+def _target_errors(policy: Decoded, nads: NadLookup) -> tuple[ErrorList, list[str]]:
+    keys, errors = policy_targets(_meta(policy))
     warnings: list[str] = []
     for key in dict.fromkeys(keys):
         raw = nads.get(key)
@@ -178,49 +157,58 @@ def _target_errors(obj: Any, nads: NadLookup) -> tuple[ErrorList, list[str]]:
             for e in nad_errors
         )
         if network is not None and network.ipam_less:
-            errors.extend(_ipam_less_errors(obj, network))
+            errors.extend(_ipam_less_errors(policy, network))
     return errors, warnings
 
 
-def review_policy(obj: Any, nads: NadLookup) -> Verdict:
-    """Default, then validate a MultiNetworkPolicy against NetworkPolicy rules and its NADs."""
-    defaulted = default_policy(obj)
-    errors = validate_policy(defaulted)
+def _judge(policy: Decoded, nads: NadLookup) -> Verdict:
+    """Validate a decoded, defaulted policy against NetworkPolicy rules and its NADs."""
+    errors = validate_network_policy(policy)
     target_errors: ErrorList = []
     nad_warnings: list[str] = []
-    if isinstance(defaulted, dict):
-        target_errors, nad_warnings = _target_errors(defaulted, nads)
+    if isinstance(policy, PolicyObject):
+        target_errors, nad_warnings = _target_errors(policy, nads)
     errors.extend(target_errors)
-    warnings = policy_warnings(defaulted) + nad_warnings
-    verdict = Verdict(
-        allowed=not errors,
-        errors=errors,
-        warnings=list(dict.fromkeys(warnings)),
-        patch=_defaulting_patch(obj, defaulted),
-    )
+    warnings = policy_warnings(policy) + nad_warnings
+    verdict = Verdict(allowed=not errors, errors=errors, warnings=list(dict.fromkeys(warnings)))
     if errors:
-        verdict.message = invalid_message(POLICY_KIND, _name_of(obj), errors)
+        verdict.message = invalid_message(POLICY_KIND, _name_of(policy), errors)
     return verdict
 
 
-def _being_deleted(obj: Any) -> bool:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    return isinstance(meta, dict) and meta.get("deletionTimestamp") is not None
+def review_policy(obj: Any, nads: NadLookup, *, with_patch: bool = False) -> Verdict:
+    """Default, then validate a MultiNetworkPolicy; the defaulting patch only when asked
+    (``mnp check`` shows it; the validating webhook has no use for it)."""
+    patch: JsonPatch | None = [] if with_patch and isinstance(obj, dict) else None
+    verdict = _judge(_decode(obj, patch), nads)
+    verdict.patch = patch or []
+    return verdict
+
+
+def admit_policy(obj: Any, nads: NadLookup) -> tuple[Verdict, Policy | None]:
+    """The enforcer's admission: one decode, one defaulting, one validation, no patch; the
+    model of an admitted policy. A ValueError from the model is the caller's to report."""
+    policy = _decode(obj)
+    verdict = _judge(policy, nads)
+    return verdict, policy_model(policy) if verdict.allowed else None
 
 
 def review(operation: str, obj: Any, old_obj: Any, nads: NadLookup) -> Verdict:
     """The validating webhook's entry point for MultiNetworkPolicy requests."""
     if operation in ("CREATE", "UPDATE"):
-        if operation == "UPDATE" and _being_deleted(obj):
+        policy = _decode(obj)
+        meta = _meta(policy)
+        if operation == "UPDATE" and meta is not None and meta.being_deleted:
             # Never block the updates (finalizer removal) that let a deletion finish.
             return Verdict(allowed=True)
-        return review_policy(obj, nads)
+        return _judge(policy, nads)
     return Verdict(allowed=True)  # DELETE, CONNECT
 
 
-def _targets(policies: Iterable[Any], key: NadKey) -> Iterator[tuple[str, Any]]:
-    for policy in policies:
-        keys, _ = policy_for_of(policy)
+def _targets(policies: Iterable[Any], key: NadKey) -> Iterator[tuple[str, Decoded]]:
+    for obj in policies:
+        policy = decode_policy(obj)
+        keys, _ = policy_targets(_meta(policy))
         if key in keys:
             yield f"{_namespace_of(policy)}/{_name_of(policy)}", policy
 
@@ -256,7 +244,7 @@ def review_nad(operation: str, old: Any, new: Any, policies: Iterable[Any]) -> V
             and not (old_net is not None and old_net.ipam_less)
         ):
             for name, policy in _targets(policies, key):
-                peers = [str(p) for p in selector_peers(default_policy(policy))]
+                peers = [str(p) for p in selector_peers(policy)]
                 if peers:
                     warnings.append(
                         f"MultiNetworkPolicy {name} targets NetworkAttachmentDefinition {key}, "

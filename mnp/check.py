@@ -57,7 +57,7 @@ def judge(manifests: list[Manifest]) -> list[Judged]:
         if m.obj.get("kind") != MNP_KIND:
             continue
         obj = _with_namespace(m.obj)
-        verdict = review_policy(obj, nads)
+        verdict = review_policy(obj, nads, with_patch=True)
         judged.append(Judged(m, _field(obj, "namespace"), _field(obj, "name"), verdict))
     return judged
 

@@ -134,6 +134,31 @@ def type_invalid(path: Path | str, value: Any, detail: str) -> FieldError:
     return FieldError(ErrorType.TYPE_INVALID, str(path), value, detail)
 
 
+def json_type(value: Any) -> str:
+    """The JSON type name of a parsed value, as a CRD structural schema names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def wrong_type(path: Path | str, value: Any, expected: str) -> FieldError:
+    """A value of the wrong JSON type: ``<path> in body must be of type <expected>: "<got>"``."""
+    got = json_type(value)
+    return type_invalid(path, got, f"{path} in body must be of type {expected}: {json.dumps(got)}")
+
+
 def aggregate(errors: ErrorList) -> str:
     """utilerrors.NewAggregate(...).Error(): one message, or ``[a, b]``, duplicates dropped."""
     msgs: list[str] = []

@@ -1,8 +1,8 @@
 """The policy model shared by validation, the webhook, ``mnp check`` and the enforcer.
 
 Everything here is frozen and hashable, so the enforcer's pure compile can cache on it.
-Parsing functions take *validated, defaulted* objects (see ``mnp.admission``); on objects
-that did not pass validation their behaviour is unspecified.
+A ``Policy`` is built (``mnp.policy.policy_model``) from the decoded, defaulted tree of a
+policy that passed validation (``mnp.admission.admit_policy``), never from raw JSON.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mnp.field_errors import ErrorList, FieldError, Path, invalid, required
+from mnp.field_errors import ErrorList, FieldError, Path, invalid, json_type, required
 from mnp.model import OVN_CNI_TYPE, NadKey, Network, Topology
-from mnp.validation import json_type, parse_cidr_sloppy
+from mnp.validation import parse_cidr_sloppy
 
 TOPOLOGIES: tuple[Topology, ...] = ("layer2", "layer3", "localnet")
 CONFIG_PATH = Path("spec").child("config")

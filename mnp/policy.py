@@ -1,15 +1,28 @@
-"""Raw MultiNetworkPolicy objects into ``mnp.model.Policy`` for the enforcer.
+"""The enforcer's model (``mnp.model.Policy``) of a decoded, defaulted, validated policy.
 
-Takes objects that passed ``mnp.admission.review_policy`` and were defaulted
-(``default_policy``); anything else raises ``ValueError`` naming the field.
-CIDRs come out masked (``10.0.0.1/24`` -> ``10.0.0.0/24``), which is what the
-admission warning announced.
+Built from the same typed tree admission judged (``mnp.decode``), so what the webhook admits
+is what the enforcer enforces. A value that validation would have rejected raises
+``ValueError`` naming the field. CIDRs come out masked (``10.0.0.1/24`` -> ``10.0.0.0/24``),
+which is what the admission warning announced.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from mnp.decode import (
+    Decoded,
+    IPBlockSpec,
+    Meta,
+    PeerSpec,
+    PolicyTypes,
+    PortSpec,
+    RequirementSpec,
+    RuleSpec,
+    SelectorSpec,
+    Spec,
+    WrongType,
+)
 from mnp.model import (
     Direction,
     IPBlock,
@@ -21,124 +34,105 @@ from mnp.model import (
     Requirement,
     Rule,
 )
-from mnp.policy_for import DEFAULT_NAMESPACE, policy_for_of
-from mnp.validation import canonical_cidr, peer_field
+from mnp.policy_for import DEFAULT_NAMESPACE, policy_targets
+from mnp.validation import canonical_cidr
+
+T = TypeVar("T")
 
 
-def _dict(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+def _typed(value: T | WrongType) -> T:
+    if isinstance(value, WrongType):
+        raise ValueError(str(value.error))
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: expected an array, got {type(value).__name__}")
-    return value
-
-
-def parse_selector(value: Any, where: str) -> LabelSelector:
-    sel = _dict(value, where)
-    labels = _dict(sel.get("matchLabels"), f"{where}.matchLabels")
-    exprs = []
-    for i, e in enumerate(_list(sel.get("matchExpressions"), f"{where}.matchExpressions")):
-        expr = _dict(e, f"{where}.matchExpressions[{i}]")
-        exprs.append(
-            Requirement(
-                key=str(expr.get("key", "")),
-                operator=cast(Any, expr.get("operator")),
-                values=tuple(sorted(str(v) for v in _list(expr.get("values"), where))),
-            )
-        )
-    return LabelSelector(
-        match_labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-        match_expressions=tuple(exprs),
+def _requirement(expr: RequirementSpec) -> Requirement:
+    values = _typed(expr.values) or ()
+    return Requirement(
+        key=str(_typed(expr.key) or ""),
+        operator=cast(Any, _typed(expr.operator)),
+        values=tuple(sorted(str(_typed(v)) for v in values)),
     )
 
 
-def _masked(cidr: Any, where: str) -> str:
+def selector_model(selector: SelectorSpec | WrongType | None) -> LabelSelector:
+    if selector is None:
+        return LabelSelector()
+    sel = _typed(selector)
+    if sel.match_labels.problems:
+        raise ValueError(str(sel.match_labels.problems[0]))
+    return LabelSelector(
+        match_labels=tuple(sorted(sel.match_labels.entries)),
+        match_expressions=tuple(_requirement(_typed(e)) for e in _typed(sel.match_expressions)),
+    )
+
+
+def _masked(cidr: str | WrongType | None, where: str) -> str:
     masked = canonical_cidr(cidr) if isinstance(cidr, str) else None
     if masked is None:
         raise ValueError(f"{where}: not a valid CIDR: {cidr!r}")
     return masked
 
 
-def _peer(value: Any, where: str) -> Peer:
-    peer = _dict(value, where)
-    block = peer.get("ipBlock")
-    if block is not None:
-        b = _dict(block, f"{where}.ipBlock")
-        return Peer(
-            ip_block=IPBlock(
-                cidr=_masked(b.get("cidr"), f"{where}.ipBlock.cidr"),
-                except_=tuple(
-                    _masked(x, f"{where}.ipBlock.except[{i}]")
-                    for i, x in enumerate(_list(b.get("except"), f"{where}.ipBlock.except"))
-                ),
-            )
-        )
-    pods, namespaces = peer.get("podSelector"), peer.get("namespaceSelector")
+def _ip_block(block: IPBlockSpec) -> IPBlock:
+    excepts = _typed(block.except_) or ()
+    return IPBlock(
+        cidr=_masked(block.cidr, f"{block.path}.cidr"),
+        except_=tuple(_masked(x, f"{block.path}.except[{i}]") for i, x in enumerate(excepts)),
+    )
+
+
+def _peer(peer: PeerSpec) -> Peer:
+    if peer.ip_block is not None:
+        return Peer(ip_block=_ip_block(_typed(peer.ip_block)))
     return Peer(
-        pod_selector=None if pods is None else parse_selector(pods, f"{where}.podSelector"),
+        pod_selector=None if peer.pod_selector is None else selector_model(peer.pod_selector),
         namespace_selector=None
-        if namespaces is None
-        else parse_selector(namespaces, f"{where}.namespaceSelector"),
+        if peer.namespace_selector is None
+        else selector_model(peer.namespace_selector),
     )
 
 
-def _port(value: Any, where: str) -> Port:
-    port = _dict(value, where)
-    number = port.get("port")
-    end = port.get("endPort")
-    if number is not None and (isinstance(number, bool) or not isinstance(number, int | str)):
-        raise ValueError(f"{where}.port: expected an integer or a name, got {number!r}")
+def _port(port: PortSpec) -> Port:
+    end = _typed(port.end_port)
     return Port(
-        protocol=cast(Protocol, port.get("protocol") or "TCP"),
-        port=number,
-        end_port=end if isinstance(end, int) and not isinstance(end, bool) else None,
+        protocol=cast(Protocol, _typed(port.protocol) or "TCP"),
+        port=_typed(port.port),
+        end_port=end,
     )
 
 
-def _rules(spec: dict[str, Any], field: str, direction: Direction) -> tuple[Rule, ...]:
+def _rules(rules: tuple[RuleSpec | WrongType, ...] | WrongType) -> tuple[Rule, ...]:
     out = []
-    for i, r in enumerate(_list(spec.get(field), f"spec.{field}")):
-        where = f"spec.{field}[{i}]"
-        rule = _dict(r, where)
-        peers_field = peer_field(direction)
+    for r in _typed(rules):
+        rule = _typed(r)
         out.append(
             Rule(
-                ports=tuple(
-                    _port(p, f"{where}.ports[{j}]")
-                    for j, p in enumerate(_list(rule.get("ports"), f"{where}.ports"))
-                ),
-                peers=tuple(
-                    _peer(p, f"{where}.{peers_field}[{j}]")
-                    for j, p in enumerate(_list(rule.get(peers_field), f"{where}.{peers_field}"))
-                ),
+                ports=tuple(_port(_typed(p)) for p in _typed(rule.ports)),
+                peers=tuple(_peer(_typed(p)) for p in _typed(rule.peers)),
             )
         )
     return tuple(out)
 
 
-def parse_policy(obj: Any) -> Policy:
-    """The model of a validated, defaulted MultiNetworkPolicy object."""
-    root = _dict(obj, "policy")
-    meta = _dict(root.get("metadata"), "metadata")
-    spec = _dict(root.get("spec"), "spec")
-    keys, errors = policy_for_of(root)
+def policy_model(policy: Decoded) -> Policy:
+    """The model of a validated, defaulted policy tree."""
+    root = _typed(policy)
+    meta = _typed(root.metadata) or Meta()
+    spec = _typed(root.spec)
+    if spec is None:
+        raise ValueError("spec: Required value")
+    keys, errors = policy_targets(meta)
     if errors:
         raise ValueError("; ".join(str(e) for e in errors))
-    types = _list(spec.get("policyTypes"), "spec.policyTypes")
+    types = _typed(spec.policy_types) if isinstance(spec, Spec) else None
+    names = types.items if isinstance(types, PolicyTypes) else ()
     return Policy(
-        namespace=str(meta.get("namespace") or DEFAULT_NAMESPACE),
-        name=str(meta.get("name", "")),
+        namespace=str(_typed(meta.namespace) or DEFAULT_NAMESPACE),
+        name=str(_typed(meta.name) or ""),
         policy_for=tuple(dict.fromkeys(keys)),
-        pod_selector=parse_selector(spec.get("podSelector"), "spec.podSelector"),
-        ingress=_rules(spec, "ingress", "Ingress"),
-        egress=_rules(spec, "egress", "Egress"),
-        policy_types=frozenset(cast(Direction, t) for t in types if t in ("Ingress", "Egress")),
+        pod_selector=selector_model(spec.pod_selector),
+        ingress=_rules(spec.ingress),
+        egress=_rules(spec.egress),
+        policy_types=frozenset(cast(Direction, t) for t in names if t in ("Ingress", "Egress")),
     )

@@ -6,15 +6,25 @@ namespace). Like OVN-Kubernetes, only ASCII spaces around entries are stripped.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from mnp.field_errors import ErrorList, Path, invalid, required
+from mnp.decode import POLICY_FOR_PATH, Meta, WrongType, decode_metadata
+from mnp.field_errors import ErrorList, FieldError, invalid, required, wrong_type
 from mnp.model import POLICY_FOR_ANNOTATION, NadKey
-from mnp.validation import dns1123_label_errors, dns1123_subdomain_errors, wrong_type
+from mnp.validation import dns1123_label_errors, dns1123_subdomain_errors
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "POLICY_FOR_PATH",
+    "canonical_policy_for",
+    "parse_policy_for",
+    "policy_for_of",
+    "policy_targets",
+]
 
 DEFAULT_NAMESPACE = "default"  # where kubectl puts an object whose manifest names none
-POLICY_FOR_PATH = Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
 
 _HOW_TO = (
     f"set the annotation {POLICY_FOR_ANNOTATION} to the NetworkAttachmentDefinitions this "
@@ -30,6 +40,14 @@ def parse_policy_for(value: Any, namespace: str) -> tuple[list[NadKey], ErrorLis
         return [], [required(POLICY_FOR_PATH, f"the policy applies to no network: {_HOW_TO}")]
     if not isinstance(value, str):
         return [], [wrong_type(POLICY_FOR_PATH, value, "string")]
+    keys, errs = _parse_entries(value, namespace)
+    return list(keys), list(errs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_entries(value: str, namespace: str) -> tuple[tuple[NadKey, ...], tuple[FieldError, ...]]:
+    """The entries of one annotation value, parsed once per value: defaulting and the target
+    check both read it, and the same value comes back with every update of a policy."""
     keys: list[NadKey] = []
     errs: ErrorList = []
     entries = value.split(",")
@@ -74,7 +92,7 @@ def parse_policy_for(value: Any, namespace: str) -> tuple[list[NadKey], ErrorLis
             )
         if len(errs) == entry_errs:
             keys.append(NadKey(ns, name))
-    return keys, errs
+    return tuple(keys), tuple(errs)
 
 
 def canonical_policy_for(keys: list[NadKey]) -> str:
@@ -82,13 +100,16 @@ def canonical_policy_for(keys: list[NadKey]) -> str:
     return ",".join(str(k) for k in dict.fromkeys(keys))
 
 
+def policy_targets(meta: Meta | WrongType | None) -> tuple[list[NadKey], ErrorList]:
+    """parse_policy_for on decoded metadata (its annotation; its namespace, or "default")."""
+    if not isinstance(meta, Meta):
+        return parse_policy_for(None, DEFAULT_NAMESPACE)
+    if isinstance(meta.policy_for, WrongType):
+        return [], [meta.policy_for.error]
+    namespace = meta.namespace if isinstance(meta.namespace, str) and meta.namespace else None
+    return parse_policy_for(meta.policy_for, namespace or DEFAULT_NAMESPACE)
+
+
 def policy_for_of(obj: Any) -> tuple[list[NadKey], ErrorList]:
-    """parse_policy_for on a raw policy object (its annotation; its namespace, or "default")."""
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    meta = meta if isinstance(meta, dict) else {}
-    annotations = meta.get("annotations")
-    value = annotations.get(POLICY_FOR_ANNOTATION) if isinstance(annotations, dict) else None
-    namespace = meta.get("namespace")
-    return parse_policy_for(
-        value, namespace if isinstance(namespace, str) and namespace else DEFAULT_NAMESPACE
-    )
+    """policy_targets of a raw policy object (for caches that keep raw objects)."""
+    return policy_targets(decode_metadata(obj.get("metadata") if isinstance(obj, dict) else None))

@@ -1,7 +1,8 @@
 """Build a ``Snapshot`` from plain Kubernetes objects (manifests, a cache dump, tests).
 
-Policies go through the same admission decision as the webhook, so a policy the webhook
-would reject never reaches the model; it is listed in ``Snapshot.rejected`` instead.
+Policies go through the same admission decision as the webhook (decoded, defaulted and
+validated once, with no JSON Patch), so a policy the webhook would reject never reaches the
+model; it is listed in ``Snapshot.rejected`` instead.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnp.admission import default_policy, review_policy
+from mnp.admission import admit_policy
 from mnp.model import MNP_KIND, NAD_KIND, NadKey, Namespace, Network, Pod, Policy, Snapshot
 from mnp.nad import parse_nad
 from mnp.pods import implicit_namespace, parse_namespace, parse_pod
-from mnp.policy import parse_policy
 
 
 class ObjectNads:
@@ -84,12 +84,13 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
         if obj.get("kind") != MNP_KIND:
             continue
         ns, name = _key(obj)
-        verdict = review_policy(dict(obj), lookup)
-        if verdict.allowed:
-            try:
-                policies.append(parse_policy(default_policy(dict(obj))))
-            except ValueError as e:  # admitted but not modelable: report, never crash
-                rejected.append((f"{ns}/{name}", (str(e),)))
+        try:
+            verdict, policy = admit_policy(dict(obj), lookup)
+        except ValueError as e:  # admitted but not modelable: report, never crash
+            rejected.append((f"{ns}/{name}", (str(e),)))
+            continue
+        if policy is not None:
+            policies.append(policy)
         else:
             messages = tuple(str(e) for e in verdict.errors) or (verdict.message,)
             rejected.append((f"{ns}/{name}", messages))

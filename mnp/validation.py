@@ -1,10 +1,9 @@
 """NetworkPolicy validation for MultiNetworkPolicy objects, as the API server does it.
 
-Everything works on raw JSON-like values and never raises: a value of the wrong
-JSON type is reported with its field path, the way a CRD's structural schema
-reports it (``<path> in body must be of type array: "string"``), and the
-NetworkPolicy rules from ``pkg/apis/networking/validation`` are reproduced with
-their field paths and wording. One deliberate difference: an ipBlock CIDR with
+The validators run over the typed tree of ``mnp.decode``, one function per upstream
+validator of ``pkg/apis/networking/validation`` (and metav1's label-selector validation),
+with their field paths and wording; structural errors the decoder found are reported where
+they stand. One deliberate difference: an ipBlock CIDR with
 bits set beyond the prefix length (``10.0.0.1/24``) is admitted with a warning
 naming the masked network, which is what gets enforced.
 """
@@ -15,10 +14,27 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
+from mnp.decode import (
+    EMPTY_META,
+    EMPTY_SPEC,
+    META_PATH,
+    SPEC_PATH,
+    Decoded,
+    IPBlockSpec,
+    Meta,
+    PeerSpec,
+    PolicyObject,
+    PolicyTypes,
+    PortSpec,
+    RequirementSpec,
+    RuleSpec,
+    SelectorSpec,
+    Spec,
+    StringMap,
+    WrongType,
+)
 from mnp.field_errors import (
     ErrorList,
     ErrorType,
@@ -28,7 +44,6 @@ from mnp.field_errors import (
     invalid,
     not_supported,
     required,
-    type_invalid,
 )
 
 PROTOCOLS = ["TCP", "UDP", "SCTP"]
@@ -37,7 +52,8 @@ SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
 # ---------------------------------------------------------------------------
-# apimachinery string checks (util/validation and api/validate/content)
+# apimachinery string checks (util/validation and api/validate/content); cached, as label
+# keys, names and values repeat from one request to the next
 # ---------------------------------------------------------------------------
 
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -68,10 +84,11 @@ def _fullmatch(pattern: re.Pattern[str], value: str) -> bool:
 
 
 def _nbytes(value: str) -> int:
-    return len(value.encode("utf-8", "surrogatepass"))
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
-def dns1123_label_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def dns1123_label_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 63:
         errs.append("must be no more than 63 characters")
@@ -88,10 +105,11 @@ def dns1123_label_errors(value: str) -> list[str]:
                     "123-abc",
                 )
             )
-    return errs
+    return tuple(errs)
 
 
-def dns1123_subdomain_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 253:
         errs.append("must be no more than 253 characters")
@@ -104,10 +122,11 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
                 "example.com",
             )
         )
-    return errs
+    return tuple(errs)
 
 
-def qualified_name_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def qualified_name_errors(value: str) -> tuple[str, ...]:
     """IsQualifiedName / content.IsLabelKey."""
     errs: list[str] = []
     parts = value.split("/")
@@ -120,11 +139,11 @@ def qualified_name_errors(value: str) -> list[str]:
         else:
             errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
     else:
-        return [
+        return (
             "a valid label key "
             + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+        )
     if not name:
         errs.append("name part must be non-empty")
     elif _nbytes(name) > 63:
@@ -134,10 +153,11 @@ def qualified_name_errors(value: str) -> list[str]:
             "name part "
             + _regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
         )
-    return errs
+    return tuple(errs)
 
 
-def label_value_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def label_value_errors(value: str) -> tuple[str, ...]:
     errs: list[str] = []
     if _nbytes(value) > 63:
         errs.append("must be no more than 63 bytes")
@@ -152,10 +172,11 @@ def label_value_errors(value: str) -> list[str]:
                 "12345",
             )
         )
-    return errs
+    return tuple(errs)
 
 
-def port_name_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def port_name_errors(value: str) -> tuple[str, ...]:
     """IsValidPortName (IANA_SVC_NAME)."""
     errs: list[str] = []
     if _nbytes(value) > 15:
@@ -168,7 +189,7 @@ def port_name_errors(value: str) -> list[str]:
         errs.append("must not contain consecutive hyphens")
     if value and (value[0] == "-" or value[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
-    return errs
+    return tuple(errs)
 
 
 def port_num_errors(value: int) -> list[str]:
@@ -266,18 +287,16 @@ def parse_cidr_sloppy(text: str) -> ParsedCidr | None:
     return ParsedCidr(version, address, prefix, zeros, mapped)
 
 
-def cidr_errors(path: Path, value: str) -> ErrorList:
+def cidr_problems(value: str) -> tuple[str, ...]:
     """IsValidCIDRForLegacyField with strict validation, host bits excepted (see module doc)."""
     parsed = parse_cidr_sloppy(value)
     if parsed is None:
-        return [
-            invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
-        ]
+        return ("must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",)
     if parsed.leading_zeros:
-        return [invalid(path, value, "must not have leading 0s in IP or prefix length")]
+        return ("must not have leading 0s in IP or prefix length",)
     if parsed.ipv4_mapped:
-        return [invalid(path, value, "must not have an IPv4-mapped IPv6 address")]
-    return []
+        return ("must not have an IPv4-mapped IPv6 address",)
+    return ()
 
 
 def cidr_warnings(path: Path, value: str) -> list[str]:
@@ -307,171 +326,102 @@ def canonical_cidr(value: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# JSON types, reported like a CRD structural schema reports them
+# The typed policy (mnp.decode), one function per upstream validator
 # ---------------------------------------------------------------------------
 
 
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+def _wrong(value: object, errs: ErrorList) -> bool:
+    """Report a ``WrongType`` where it stands; True when ``value`` was one."""
+    if isinstance(value, WrongType):
+        errs.append(value.error)
+        return True
+    return False
 
 
-def wrong_type(path: Path, value: Any, expected: str) -> FieldError:
-    got = json_type(value)
-    return type_invalid(path, got, f"{path} in body must be of type {expected}: {json.dumps(got)}")
-
-
-def as_object(value: Any, path: Path, errs: ErrorList) -> dict[str, Any] | None:
-    """The value if it is an object; None (absent, as the schema prunes nulls) or an error."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return value
-    errs.append(wrong_type(path, value, "object"))
-    return None
-
-
-def as_array(value: Any, path: Path, errs: ErrorList) -> list[Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return value
-    errs.append(wrong_type(path, value, "array"))
-    return None
-
-
-def as_string(value: Any, path: Path, errs: ErrorList) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    errs.append(wrong_type(path, value, "string"))
-    return None
-
-
-def is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def items(values: list[Any], path: Path, errs: ErrorList) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """The object items of an array, reporting non-objects (a null item is not pruned)."""
-    for i, item in enumerate(values):
-        item_path = path.index(i)
-        if isinstance(item, dict):
-            yield item_path, item
-        else:
-            errs.append(wrong_type(item_path, item, "object"))
-
-
-def _string_map(value: Any, path: Path, errs: ErrorList) -> dict[str, str]:
-    obj = as_object(value, path, errs)
-    out: dict[str, str] = {}
-    for k, v in (obj or {}).items():
-        if not isinstance(k, str):
-            errs.append(invalid(path, k, "keys must be strings"))
-        elif not isinstance(v, str):
-            errs.append(wrong_type(path.key(k), v, "string"))
-        else:
-            out[k] = v
-    return out
-
-
-# ---------------------------------------------------------------------------
-# The policy
-# ---------------------------------------------------------------------------
-
-
-def validate_labels(labels: dict[str, str], path: Path) -> ErrorList:
-    errs: ErrorList = []
-    for k, v in labels.items():
-        errs.extend(invalid(path, k, m) for m in qualified_name_errors(k))
-        errs.extend(invalid(path, v, m) for m in label_value_errors(v))
+def validate_labels(labels: StringMap, parent: Path, name: str) -> ErrorList:
+    """ValidateLabels, after the map's structural errors."""
+    errs: ErrorList = list(labels.problems)
+    for k, v in labels.entries:
+        if messages := qualified_name_errors(k):
+            errs.extend(invalid(parent.child(name), k, m) for m in messages)
+        if messages := label_value_errors(v):
+            errs.extend(invalid(parent.child(name), v, m) for m in messages)
     return errs
 
 
-def validate_label_selector(value: Any, path: Path) -> ErrorList:
-    """ValidateLabelSelector (AllowInvalidLabelValueInSelector=false)."""
+def validate_label_selector(selector: SelectorSpec | WrongType) -> ErrorList:
+    """metav1validation.ValidateLabelSelector (AllowInvalidLabelValueInSelector=false)."""
     errs: ErrorList = []
-    sel = as_object(value, path, errs)
-    if sel is None:
+    if _wrong(selector, errs):
         return errs
-    labels_path = path.child("matchLabels")
-    errs.extend(
-        validate_labels(_string_map(sel.get("matchLabels"), labels_path, errs), labels_path)
-    )
-    exprs_path = path.child("matchExpressions")
-    for expr_path, expr in items(
-        as_array(sel.get("matchExpressions"), exprs_path, errs) or [], exprs_path, errs
-    ):
-        errs.extend(_validate_requirement(expr, expr_path))
+    assert isinstance(selector, SelectorSpec)
+    errs.extend(validate_labels(selector.match_labels, selector.path, "matchLabels"))
+    exprs = selector.match_expressions
+    if not _wrong(exprs, errs):
+        assert isinstance(exprs, tuple)
+        for expr in exprs:
+            if not _wrong(expr, errs):
+                assert isinstance(expr, RequirementSpec)
+                errs.extend(validate_label_selector_requirement(expr))
     return errs
 
 
-def _validate_requirement(expr: dict[str, Any], path: Path) -> ErrorList:
+def validate_label_selector_requirement(expr: RequirementSpec) -> ErrorList:
+    """metav1validation.ValidateLabelSelectorRequirement."""
     errs: ErrorList = []
-    values_path = path.child("values")
-    values = as_array(expr.get("values"), values_path, errs)
-    operator = expr.get("operator")
+    path = expr.path
+    values = expr.values
+    if _wrong(values, errs):
+        values = None
+    operator = expr.operator
     if operator is None:
         errs.append(required(path.child("operator")))
-    elif not isinstance(operator, str):
-        errs.append(wrong_type(path.child("operator"), operator, "string"))
+    elif _wrong(operator, errs):
+        pass
     elif operator in ("In", "NotIn"):
         if not values:
             errs.append(
-                required(values_path, "must be specified when `operator` is 'In' or 'NotIn'")
+                required(
+                    path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"
+                )
             )
     elif operator in ("Exists", "DoesNotExist"):
         if values:
             errs.append(
                 forbidden(
-                    values_path,
+                    path.child("values"),
                     "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
                 )
             )
     else:
         errs.append(invalid(path.child("operator"), operator, "not a valid selector operator"))
-    key = expr.get("key")
+    key = expr.key
     if key is None:
         errs.append(required(path.child("key")))
-    else:
-        key_str = as_string(key, path.child("key"), errs)
-        if key_str is not None:
-            errs.extend(
-                invalid(path.child("key"), key_str, m) for m in qualified_name_errors(key_str)
-            )
-    for i, v in enumerate(values or []):
-        if not isinstance(v, str):
-            errs.append(wrong_type(values_path.index(i), v, "string"))
-        else:
-            errs.extend(invalid(values_path.index(i), v, m) for m in label_value_errors(v))
+    elif not _wrong(key, errs):
+        assert isinstance(key, str)
+        if messages := qualified_name_errors(key):
+            errs.extend(invalid(path.child("key"), key, m) for m in messages)
+    for i, v in enumerate(values if isinstance(values, tuple) else ()):
+        if not _wrong(v, errs):
+            assert isinstance(v, str)
+            if messages := label_value_errors(v):
+                errs.extend(invalid(path.child("values").index(i), v, m) for m in messages)
     return errs
 
 
-def validate_port(port: dict[str, Any], path: Path) -> ErrorList:
+def validate_network_policy_port(port: PortSpec) -> ErrorList:
     """ValidateNetworkPolicyPort."""
     errs: ErrorList = []
-    protocol = as_string(port.get("protocol"), path.child("protocol"), errs)
-    if protocol is not None and protocol not in PROTOCOLS:
+    path = port.path
+    protocol = port.protocol
+    if not _wrong(protocol, errs) and protocol is not None and protocol not in PROTOCOLS:
         errs.append(not_supported(path.child("protocol"), protocol, PROTOCOLS))
-    end_port = port.get("endPort")
-    if end_port is not None and not is_integer(end_port):
-        errs.append(wrong_type(path.child("endPort"), end_port, "integer"))
+    end_port = port.end_port
+    if _wrong(end_port, errs):
         end_port = None
-    number = port.get("port")
+    assert not isinstance(end_port, WrongType)
+    number = port.port
     if number is None:
         if end_port is not None:
             errs.append(
@@ -481,8 +431,9 @@ def validate_port(port: dict[str, Any], path: Path) -> ErrorList:
                     "may not be specified when `port` is not specified",
                 )
             )
-    elif is_integer(number):
-        errs.extend(invalid(path.child("port"), number, m) for m in port_num_errors(number))
+    elif isinstance(number, int):
+        if not 1 <= number <= 65535:
+            errs.extend(invalid(path.child("port"), number, m) for m in port_num_errors(number))
         if end_port is not None:
             if end_port < number:
                 errs.append(
@@ -502,183 +453,223 @@ def validate_port(port: dict[str, Any], path: Path) -> ErrorList:
                     "may not be specified when `port` is non-numeric",
                 )
             )
-        errs.extend(invalid(path.child("port"), number, m) for m in port_name_errors(number))
+        if messages := port_name_errors(number):
+            errs.extend(invalid(path.child("port"), number, m) for m in messages)
     else:
-        errs.append(wrong_type(path.child("port"), number, "integer or string"))
+        _wrong(number, errs)
     return errs
 
 
-def validate_ip_block(block: dict[str, Any], path: Path) -> ErrorList:
+def validate_ip_block(block: IPBlockSpec) -> ErrorList:
     """ValidateIPBlock."""
     errs: ErrorList = []
-    cidr_path = path.child("cidr")
-    except_path = path.child("except")
-    excepts = as_array(block.get("except"), except_path, errs)
-    raw_cidr = block.get("cidr")
-    if raw_cidr is not None and not isinstance(raw_cidr, str):
-        return [*errs, wrong_type(cidr_path, raw_cidr, "string")]
-    cidr = raw_cidr or ""
+    excepts = block.except_
+    if _wrong(excepts, errs):
+        excepts = None
+    if _wrong(block.cidr, errs):
+        return errs
+    cidr = block.cidr or ""
+    assert isinstance(cidr, str)
     if not cidr:
-        return [*errs, required(cidr_path)]
-    errs.extend(cidr_errors(cidr_path, cidr))
+        return [*errs, required(block.path.child("cidr"))]
+    if messages := cidr_problems(cidr):
+        errs.extend(invalid(block.path.child("cidr"), cidr, m) for m in messages)
     outer = parse_cidr_sloppy(cidr)
     if outer is None:
         return errs
-    for i, item in enumerate(excepts or []):
-        item_path = except_path.index(i)
-        if not isinstance(item, str):
-            errs.append(wrong_type(item_path, item, "string"))
+    for i, item in enumerate(excepts if isinstance(excepts, tuple) else ()):
+        if _wrong(item, errs):
             continue
-        errs.extend(cidr_errors(item_path, item))
+        assert isinstance(item, str)
+        messages = cidr_problems(item)
         inner = parse_cidr_sloppy(item)
         if inner is not None and not outer.contains_strictly(inner):
-            errs.append(invalid(item_path, item, "must be a strict subset of `cidr`"))
+            messages = (*messages, "must be a strict subset of `cidr`")
+        if messages:
+            item_path = block.path.child("except").index(i)
+            errs.extend(invalid(item_path, item, m) for m in messages)
     return errs
 
 
-def validate_peer(peer: dict[str, Any], path: Path) -> ErrorList:
+def validate_network_policy_peer(peer: PeerSpec) -> ErrorList:
     """ValidateNetworkPolicyPeer."""
     errs: ErrorList = []
     count = 0
-    for name in ("podSelector", "namespaceSelector"):
-        if peer.get(name) is not None:
+    for selector in (peer.pod_selector, peer.namespace_selector):
+        if selector is not None:
             count += 1
-            errs.extend(validate_label_selector(peer[name], path.child(name)))
-    has_block = peer.get("ipBlock") is not None
-    if has_block:
+            errs.extend(validate_label_selector(selector))
+    block = peer.ip_block
+    if block is not None:
         count += 1
-        block = as_object(peer["ipBlock"], path.child("ipBlock"), errs)
-        if block is not None:
-            errs.extend(validate_ip_block(block, path.child("ipBlock")))
+        if not _wrong(block, errs):
+            assert isinstance(block, IPBlockSpec)
+            errs.extend(validate_ip_block(block))
     if count == 0:
-        errs.append(required(path, "must specify a peer"))
-    elif count > 1 and has_block:
-        errs.append(forbidden(path, "may not specify both ipBlock and another peer"))
+        errs.append(required(peer.path, "must specify a peer"))
+    elif count > 1 and block is not None:
+        errs.append(forbidden(peer.path, "may not specify both ipBlock and another peer"))
     return errs
 
 
-def rules(spec: dict[str, Any], errs: ErrorList) -> Iterator[tuple[str, Path, dict[str, Any]]]:
-    """(direction, path, rule) for every well-typed ingress and egress rule."""
-    for direction, field in (("Ingress", "ingress"), ("Egress", "egress")):
-        path = Path("spec").child(field)
-        for rule_path, rule in items(as_array(spec.get(field), path, errs) or [], path, errs):
-            yield direction, rule_path, rule
+def _validate_rule(rule: RuleSpec) -> ErrorList:
+    """The ports and peers of one ingress or egress rule."""
+    errs: ErrorList = []
+    if not _wrong(rule.ports, errs):
+        assert isinstance(rule.ports, tuple)
+        for port in rule.ports:
+            if not _wrong(port, errs):
+                assert isinstance(port, PortSpec)
+                errs.extend(validate_network_policy_port(port))
+    if not _wrong(rule.peers, errs):
+        assert isinstance(rule.peers, tuple)
+        for peer in rule.peers:
+            if not _wrong(peer, errs):
+                assert isinstance(peer, PeerSpec)
+                errs.extend(validate_network_policy_peer(peer))
+    return errs
 
 
-def peer_field(direction: str) -> str:
-    return "from" if direction == "Ingress" else "to"
+_POD_SELECTOR_PATH = SPEC_PATH.child("podSelector")
+_POLICY_TYPES_PATH = SPEC_PATH.child("policyTypes")
 
 
-def validate_spec(spec: dict[str, Any]) -> ErrorList:
+def validate_network_policy_spec(spec: Spec) -> ErrorList:
     """ValidateNetworkPolicySpec, plus the CRD's required spec.podSelector."""
     errs: ErrorList = []
-    spec_path = Path("spec")
-    if spec.get("podSelector") is None:
-        errs.append(required(spec_path.child("podSelector")))
+    if spec.pod_selector is None:
+        errs.append(required(_POD_SELECTOR_PATH))
     else:
-        errs.extend(validate_label_selector(spec["podSelector"], spec_path.child("podSelector")))
-    for direction, rule_path, rule in rules(spec, errs):
-        ports_path = rule_path.child("ports")
-        for port_path, port in items(
-            as_array(rule.get("ports"), ports_path, errs) or [], ports_path, errs
-        ):
-            errs.extend(validate_port(port, port_path))
-        peers_path = rule_path.child(peer_field(direction))
-        for peer_path, peer in items(
-            as_array(rule.get(peer_field(direction)), peers_path, errs) or [], peers_path, errs
-        ):
-            errs.extend(validate_peer(peer, peer_path))
-    types_path = spec_path.child("policyTypes")
-    types = as_array(spec.get("policyTypes"), types_path, errs)
-    if types is not None:
-        if len(types) > len(POLICY_TYPES):
-            errs.append(invalid(types_path, types, "may not specify more than two policyTypes"))
-            return errs
-        for i, t in enumerate(types):
-            if not isinstance(t, str):
-                errs.append(wrong_type(types_path.index(i), t, "string"))
-            elif t not in POLICY_TYPES:
-                errs.append(not_supported(types_path.index(i), t, POLICY_TYPES))
+        errs.extend(validate_label_selector(spec.pod_selector))
+    for rules in (spec.ingress, spec.egress):
+        if not _wrong(rules, errs):
+            assert isinstance(rules, tuple)
+            for rule in rules:
+                if not _wrong(rule, errs):
+                    assert isinstance(rule, RuleSpec)
+                    errs.extend(_validate_rule(rule))
+    types = spec.policy_types
+    if types is None or _wrong(types, errs):
+        return errs
+    assert isinstance(types, PolicyTypes)
+    if len(types.items) > len(POLICY_TYPES):
+        errs.append(
+            invalid(
+                _POLICY_TYPES_PATH, list(types.raw), "may not specify more than two policyTypes"
+            )
+        )
+        return errs
+    for i, t in enumerate(types.items):
+        if not _wrong(t, errs) and t not in POLICY_TYPES:
+            errs.append(not_supported(_POLICY_TYPES_PATH.index(i), t, POLICY_TYPES))
     return errs
 
 
-def validate_metadata(meta: dict[str, Any]) -> ErrorList:
-    """The ObjectMeta rules the API server applies to every namespaced object."""
+_NAME_PATH = META_PATH.child("name")
+_NAMESPACE_PATH = META_PATH.child("namespace")
+_ANNOTATIONS_PATH = META_PATH.child("annotations")
+
+
+def validate_object_meta(meta: Meta) -> ErrorList:
+    """ValidateObjectMeta: the rules the API server applies to every namespaced object."""
     errs: ErrorList = []
-    path = Path("metadata")
-    name = meta.get("name")
+    name = meta.name
     if name is None or name == "":
-        errs.append(required(path.child("name"), "name or generateName is required"))
-    elif (name_str := as_string(name, path.child("name"), errs)) is not None:
-        errs.extend(
-            invalid(path.child("name"), name_str, m) for m in dns1123_subdomain_errors(name_str)
-        )
+        errs.append(required(_NAME_PATH, "name or generateName is required"))
+    elif not _wrong(name, errs):
+        assert isinstance(name, str)
+        if messages := dns1123_subdomain_errors(name):
+            errs.extend(invalid(_NAME_PATH, name, m) for m in messages)
     # A manifest may omit the namespace: the API server takes it from the request (kubectl's
     # "default") before validating, and policy-for resolves bare names the same way.
-    namespace = meta.get("namespace")
-    if namespace is not None and (ns := as_string(namespace, path.child("namespace"), errs)):
-        errs.extend(invalid(path.child("namespace"), ns, m) for m in dns1123_label_errors(ns))
-    labels_path = path.child("labels")
-    errs.extend(validate_labels(_string_map(meta.get("labels"), labels_path, errs), labels_path))
-    ann_path = path.child("annotations")
-    annotations = _string_map(meta.get("annotations"), ann_path, errs)
+    namespace = meta.namespace
+    if not _wrong(namespace, errs) and namespace:
+        assert isinstance(namespace, str)
+        if messages := dns1123_label_errors(namespace):
+            errs.extend(invalid(_NAMESPACE_PATH, namespace, m) for m in messages)
+    errs.extend(validate_labels(meta.labels, META_PATH, "labels"))
+    errs.extend(meta.annotations.problems)
     size = 0
-    for k, v in annotations.items():
-        errs.extend(invalid(ann_path, k, m) for m in qualified_name_errors(k.lower()))
+    for k, v in meta.annotations.entries:
+        if messages := qualified_name_errors(k.lower()):
+            errs.extend(invalid(_ANNOTATIONS_PATH, k, m) for m in messages)
         size += _nbytes(k) + _nbytes(v)
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
         errs.append(
             FieldError(
                 ErrorType.TOO_LONG,
-                str(ann_path),
+                str(_ANNOTATIONS_PATH),
                 detail=f"may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes",
             )
         )
     return errs
 
 
-def validate_policy(obj: Any) -> ErrorList:
-    """Every error the API server would report for this object as a NetworkPolicy."""
+def validate_network_policy(policy: Decoded) -> ErrorList:
+    """ValidateNetworkPolicy: every error the API server would report for this object."""
+    if isinstance(policy, WrongType):
+        return [policy.error]
     errs: ErrorList = []
-    if not isinstance(obj, dict):
-        return [wrong_type(Path("<root>"), obj, "object")]
-    meta = as_object(obj.get("metadata"), Path("metadata"), errs)
-    errs.extend(validate_metadata(meta or {}))
-    spec = as_object(obj.get("spec"), Path("spec"), errs)
-    errs.extend(validate_spec(spec or {}))
+    meta = policy.metadata
+    if meta is None or _wrong(meta, errs):
+        meta = EMPTY_META
+    assert isinstance(meta, Meta)
+    errs.extend(validate_object_meta(meta))
+    spec = policy.spec
+    if spec is None or _wrong(spec, errs):
+        spec = EMPTY_SPEC
+    assert isinstance(spec, Spec)
+    errs.extend(validate_network_policy_spec(spec))
     return errs
 
 
-def policy_warnings(obj: Any) -> list[str]:
-    """Admitted-but-suspicious things in a (defaulted) policy; never raises."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("spec"), dict):
-        return []
-    spec = obj["spec"]
-    sink: ErrorList = []
+# ---------------------------------------------------------------------------
+# Warnings: admitted but suspicious
+# ---------------------------------------------------------------------------
+
+
+def _ip_block_warnings(block: IPBlockSpec) -> list[str]:
     warnings: list[str] = []
-    for direction, rule_path, rule in rules(spec, sink):
-        peers_path = rule_path.child(peer_field(direction))
-        peers = rule.get(peer_field(direction))
-        for peer_path, peer in items(peers if isinstance(peers, list) else [], peers_path, sink):
-            block = peer.get("ipBlock")
-            if not isinstance(block, dict):
+    if isinstance(block.cidr, str):
+        warnings.extend(cidr_warnings(block.path.child("cidr"), block.cidr))
+    if isinstance(block.except_, tuple):
+        for i, item in enumerate(block.except_):
+            if isinstance(item, str):
+                warnings.extend(cidr_warnings(block.path.child("except").index(i), item))
+    return warnings
+
+
+def _unlisted_direction_warnings(spec: Spec) -> list[str]:
+    types = spec.policy_types
+    if not isinstance(types, PolicyTypes) or not types.raw:
+        return []
+    warnings: list[str] = []
+    for direction, field, rules in (
+        ("Ingress", "ingress", spec.ingress),
+        ("Egress", "egress", spec.egress),
+    ):
+        if isinstance(rules, tuple) and rules and direction not in types.raw:
+            listed = json.dumps(list(types.raw))
+            warnings.append(
+                f"spec.{field}: {len(rules)} {field} rule(s) have no effect because "
+                f"spec.policyTypes {listed} does not include {json.dumps(direction)}: "
+                f"add {json.dumps(direction)} to spec.policyTypes, or remove spec.{field}"
+            )
+    return warnings
+
+
+def policy_warnings(policy: Decoded) -> list[str]:
+    """Admitted-but-suspicious things in a (defaulted) policy."""
+    spec = policy.spec if isinstance(policy, PolicyObject) else None
+    if not isinstance(spec, Spec):
+        return []
+    warnings: list[str] = []
+    for rules in (spec.ingress, spec.egress):
+        for rule in rules if isinstance(rules, tuple) else ():
+            if not isinstance(rule, RuleSpec) or not isinstance(rule.peers, tuple):
                 continue
-            block_path = peer_path.child("ipBlock")
-            if isinstance(block.get("cidr"), str):
-                warnings.extend(cidr_warnings(block_path.child("cidr"), block["cidr"]))
-            excepts = block.get("except")
-            for i, item in enumerate(excepts if isinstance(excepts, list) else []):
-                if isinstance(item, str):
-                    warnings.extend(cidr_warnings(block_path.child("except").index(i), item))
-    types = spec.get("policyTypes")
-    if isinstance(types, list) and types:
-        for direction, field in (("Ingress", "ingress"), ("Egress", "egress")):
-            listed = spec.get(field)
-            if isinstance(listed, list) and listed and direction not in types:
-                warnings.append(
-                    f"spec.{field}: {len(listed)} {field} rule(s) have no effect because "
-                    f"spec.policyTypes {json.dumps(types)} does not include "
-                    f"{json.dumps(direction)}: "
-                    f"add {json.dumps(direction)} to spec.policyTypes, or remove spec.{field}"
-                )
+            for peer in rule.peers:
+                if isinstance(peer, PeerSpec) and isinstance(peer.ip_block, IPBlockSpec):
+                    warnings.extend(_ip_block_warnings(peer.ip_block))
+    warnings.extend(_unlisted_direction_warnings(spec))
     return warnings

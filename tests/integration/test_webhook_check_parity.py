@@ -24,8 +24,8 @@ import pytest
 from mnp.admission import POLICY_KIND, VALIDATING_WEBHOOK_NAME
 from tests.support.certs import CertificateAuthority
 from tests.support.paths import REPO_ROOT
+from tests.support.policy_corpus import CASES, NADS
 from tests.support.webhook_process import WebhookProcess, admission_review, client_context
-from tests.unit.test_validation_corpus import CASES, NADS
 
 EXAMPLES = ["seed", "layer2", "localnet", "invalid", "warnings", "defaults"]
 

@@ -15,15 +15,28 @@ from mnp.admission import (
     MUTATING_WEBHOOK_NAME,
     NAD_WEBHOOK_NAME,
     VALIDATING_WEBHOOK_NAME,
-    default_policy,
+    admit_policy,
     mutate_policy,
     review,
     review_nad,
+    review_policy,
 )
-from mnp.model import IPBlock, LabelSelector, NadKey, Peer, Port, Requirement
+from mnp.decode import decode_policy
+from mnp.defaulting import default_policy
+from mnp.model import IPBlock, LabelSelector, NadKey, Peer, Policy, Port, Requirement
 from mnp.nad import DictNadLookup
-from mnp.policy import parse_policy
+from mnp.policy import policy_model
 from tests.support.strategies import policies as random_policies
+
+
+def defaulted(obj: Any) -> Any:
+    """The raw object with the defaults applied, as the API server stores it after /mutate."""
+    return jsonpatch.apply_patch(copy.deepcopy(obj), mutate_policy(obj).patch)
+
+
+def parse_policy(obj: Any) -> Policy:
+    return policy_model(default_policy(decode_policy(obj)))
+
 
 OVN = "ovn-k8s-cni-overlay"
 
@@ -63,7 +76,7 @@ def test_defaults() -> None:
         },
         policy_for=" blue , ns1/blue,other/x ",
     )
-    out = default_policy(obj)
+    out = defaulted(obj)
     assert out["spec"]["ingress"][0]["ports"] == [
         {"port": 80, "protocol": "TCP"},
         {"protocol": "UDP"},
@@ -86,12 +99,12 @@ def test_defaults() -> None:
     ],
 )
 def test_policy_types_default(spec: dict[str, Any], types: list[str] | None) -> None:
-    assert default_policy(policy(spec))["spec"].get("policyTypes") == types
+    assert defaulted(policy(spec))["spec"].get("policyTypes") == types
 
 
 def test_bad_policy_for_is_left_alone() -> None:
     obj = policy({"podSelector": {}}, policy_for="a/b/c, blue")
-    assert default_policy(obj)["metadata"] == obj["metadata"]
+    assert defaulted(obj)["metadata"] == obj["metadata"]
 
 
 def test_mutate_patch_applies_once_and_is_idempotent() -> None:
@@ -108,7 +121,7 @@ def test_mutate_patch_applies_once_and_is_idempotent() -> None:
         {"op": "add", "path": "/spec/ingress/0/ports/0/protocol", "value": "TCP"},
     ]
     once = jsonpatch.apply_patch(obj, verdict.patch)
-    assert once == default_policy(obj)
+    assert decode_policy(once) == default_policy(decode_policy(obj))
     assert mutate_policy(once).patch == []
     twice = jsonpatch.apply_patch(once, verdict.patch)
     assert twice == once
@@ -161,13 +174,12 @@ def test_defaulting_is_idempotent_and_never_raises(spec: Any) -> None:
         "spec": spec,
     }
     before = copy.deepcopy(obj)
-    once = default_policy(obj)
-    assert default_policy(once) == once
+    tree = default_policy(decode_policy(obj))
+    assert default_policy(tree) == tree
+    once = defaulted(obj)
+    assert decode_policy(once) == tree
     assert obj == before
-    patch = mutate_policy(obj).patch
-    assert (
-        jsonpatch.apply_patch(jsonpatch.apply_patch(obj, patch), mutate_policy(once).patch) == once
-    )
+    assert mutate_policy(once).patch == []
     verdict = review("CREATE", obj, None, NADS)
     assert verdict.allowed == (not verdict.errors)
 
@@ -181,7 +193,10 @@ def test_review_operations() -> None:
     deleting["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
     assert review("UPDATE", deleting, bad, NADS).allowed
     good = review("CREATE", policy({"podSelector": {}}), None, NADS)
-    assert good.allowed and good.patch
+    assert good.allowed and good.patch == []  # /validate computes no patch
+    checked = review_policy(policy({"podSelector": {}}), NADS, with_patch=True)
+    assert checked.allowed and checked.patch == mutate_policy(policy({"podSelector": {}})).patch
+    assert checked.patch
 
 
 def test_nad_guard_warns_on_delete() -> None:
@@ -235,7 +250,7 @@ def test_nad_guard_never_raises_on_garbage() -> None:
 
 
 def test_parse_policy_masks_cidrs_and_defaults() -> None:
-    obj = default_policy(
+    obj = defaulted(
         policy(
             {
                 "podSelector": {"matchLabels": {"b": "2", "a": "1"}},
@@ -281,11 +296,56 @@ def test_parse_policy_rejects_structural_garbage() -> None:
         parse_policy(policy({"podSelector": {}, "ingress": "x"}))
 
 
+def test_the_enforcer_gets_the_model_of_what_the_webhook_admits() -> None:
+    obj = policy({"podSelector": {}, "egress": [{"ports": [{"port": 53}]}]})
+    verdict, model = admit_policy(obj, NADS)
+    assert verdict.allowed and verdict.patch == []
+    assert model == parse_policy(obj)
+    assert model is not None and model.policy_types == frozenset({"Ingress", "Egress"})
+    rejected, none = admit_policy(policy({"podSelector": {}, "ingress": [{"from": [{}]}]}), NADS)
+    assert not rejected.allowed and none is None
+
+
+def _ops(patch: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(op, sort_keys=True) for op in patch)
+
+
 @settings(max_examples=400, deadline=None)
 @given(random_policies)
-def test_the_pruned_diff_is_make_patch(obj: Any) -> None:
-    # The mutating webhook diffs only what defaulting changed; on any input the patch must be
-    # exactly jsonpatch.make_patch(original, defaulted), as controller-runtime computes it.
-    defaulted = default_policy(obj)
-    expected = [] if not isinstance(obj, dict) else jsonpatch.make_patch(obj, defaulted).patch
-    assert mutate_policy(obj).patch == expected
+def test_the_patch_is_make_patch(obj: Any) -> None:
+    # The patch comes from the paths defaulting sets, not from a diff; on any input it must
+    # hold exactly the operations jsonpatch.make_patch(original, defaulted) finds, as
+    # controller-runtime computes them (make_patch orders operations on different keys of
+    # one object by set iteration, so only the order of those, which commute, may differ).
+    patch = mutate_policy(obj).patch
+    if not isinstance(obj, dict):
+        assert patch == []
+        return
+    once = jsonpatch.apply_patch(copy.deepcopy(obj), patch)
+    assert _ops(patch) == _ops(jsonpatch.make_patch(obj, once).patch)
+    assert decode_policy(once) == default_policy(decode_policy(obj))
+
+
+def test_patch_order_is_the_order_defaulting_visits() -> None:
+    obj = policy(
+        {
+            "podSelector": {},
+            "ingress": [{"ports": [{"port": 1}, {"port": 2, "protocol": None}]}],
+            "egress": [{"ports": [{}]}],
+            "policyTypes": [],
+        },
+        policy_for="blue",
+    )
+    assert [(op["op"], op["path"]) for op in mutate_policy(obj).patch] == [
+        ("replace", "/metadata/annotations/k8s.v1.cni.cncf.io~1policy-for"),
+        ("add", "/spec/policyTypes/0"),
+        ("add", "/spec/policyTypes/1"),
+        ("add", "/spec/ingress/0/ports/0/protocol"),
+        ("replace", "/spec/ingress/0/ports/1/protocol"),
+        ("add", "/spec/egress/0/ports/0/protocol"),
+    ]
+    assert mutate_policy({**obj, "spec": {"podSelector": {}, "policyTypes": None}}).patch[1] == {
+        "op": "replace",
+        "path": "/spec/policyTypes",
+        "value": ["Ingress"],
+    }
