@@ -145,6 +145,14 @@ class ConnectionGuard:
                  CUT_SUMMARY_SECONDS, summary)  # fmt: skip
         self._recent_cuts.clear()
 
+    def begin_drain(self) -> None:
+        """Shutdown begins: every answer from now on, those in progress included, says
+        ``Connection: close``."""
+        self.draining = True
+        for conn in self._open:
+            if conn.cycle is not None and not conn.cycle.response_complete:
+                conn.cycle.keep_alive = False
+
     def close_between_requests(self) -> None:
         """Shutdown: close the connections idle after an answer (a client retries a request
         that meets a closed reused connection); busy ones close after their answer

@@ -108,7 +108,7 @@ class ListeningServer:
         )
 
     def begin_drain(self) -> None:
-        self.guard.draining = True
+        self.guard.begin_drain()
 
     def close_listener(self) -> None:
         if self._server is not None:
