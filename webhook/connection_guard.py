@@ -11,8 +11,16 @@ is that protocol plus a phase and one timer per connection:
     ANSWERING the request is complete; the app is deciding (no deadline: the app is ours)
     IDLE      between requests, for the keep-alive time
 
-A missed deadline aborts the connection. ``ConnectionGuard`` holds every open connection of
-one listener and decides which to cut when the cap or the body budget is reached.
+A missed deadline aborts the connection (IDLE just closes). ``ConnectionGuard`` holds every
+open connection of one listener and decides which to cut:
+
+- past ``reap_idle_fraction`` of the cap, each new connection closes the oldest one that
+  never sent a byte, else the one idle longest;
+- at the cap, it closes the oldest one still in HEAD or BODY; with none, the new one is
+  refused (closed at once): nothing queues;
+- past the body budget, the oldest unfinished uploads are cut until it fits again.
+
+The TLS handshake, before any of this, has the head deadline (``ssl_handshake_timeout``).
 """
 
 from __future__ import annotations
@@ -141,8 +149,12 @@ class ConnectionGuard:
 
     def _log_cuts(self) -> None:
         summary = ", ".join(f"{reason} {n}" for reason, n in sorted(self._recent_cuts.items()))
-        log.info("%s: closed connections on clients in the last %.0f s: %s", self.listener,
-                 CUT_SUMMARY_SECONDS, summary)  # fmt: skip
+        log.info(
+            "%s: closed on their clients in the last %.0f s: %s",
+            self.listener,
+            CUT_SUMMARY_SECONDS,
+            summary,
+        )
         self._recent_cuts.clear()
 
     def begin_drain(self) -> None:
