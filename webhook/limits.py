@@ -44,8 +44,8 @@ class ServerLimits:
     max_body_bytes: int = MAX_BODY_BYTES
     # Bytes of request bodies received but not yet answered, over all connections. Past it
     # the oldest unfinished upload is cut off: a real review arrives in milliseconds, so
-    # the oldest unfinished ones are the stalled ones. Room for several maximal reviews.
-    body_budget_bytes: int = 48 * MIB
+    # the oldest unfinished ones are the stalled ones. Room for four maximal reviews.
+    body_budget_bytes: int = 32 * MIB
     # After a request body this big is freed, give the freed heap back to the system
     # (glibc keeps it otherwise, and RSS would stay at its high-water mark).
     trim_after_bytes: int = 1 * MIB

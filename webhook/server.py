@@ -162,16 +162,17 @@ def run_servers(servers: list[ListeningServer], lifecycle: Lifecycle, limits: Se
 async def _serve(
     servers: list[ListeningServer], lifecycle: Lifecycle, limits: ServerLimits
 ) -> bool:
+    # Signals are ours from before the first listener opens: never the default exit (143).
+    loop = asyncio.get_running_loop()
+    signals = asyncio.Queue[signal.Signals]()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
     try:
         for server in servers:
             await server.start()
     except OSError as e:
         log.error("cannot listen: %s", e)
         return False
-    loop = asyncio.get_running_loop()
-    signals = asyncio.Queue[signal.Signals]()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signals.put_nowait, sig)
     received = await signals.get()
     await _shut_down(servers, lifecycle, limits, received, signals)
     return True
@@ -206,10 +207,11 @@ async def _shut_down(
         if all(server.busy() == 0 for server in servers):
             break
         await asyncio.sleep(POLL_SECONDS)
+    why = "second signal" if hurry.done() else "grace over"
     hurry.cancel()
     cut = sum(server.cut_all() for server in servers)
     if cut:
-        log.info("shutdown: cut off %d connections still holding partial requests", cut)
+        log.info("shutdown: %s, cut off %d connections (partial requests)", why, cut)
         # Let the aborted requests' tasks see their disconnect and end.
         await asyncio.sleep(POLL_SECONDS)
     log.info("shutdown: done after %.1f s", time.monotonic() - started)

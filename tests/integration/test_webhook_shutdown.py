@@ -234,4 +234,4 @@ def test_partial_request_at_sigterm_is_cut_off_by_the_grace(
 
     assert wait_exit(hook) == 0, hook.proc.log()
     assert closed_by_peer(partial_body) and closed_by_peer(partial_head)
-    assert "shutdown: cut off 2 connections" in hook.proc.log(), hook.proc.log()
+    assert "shutdown: grace over, cut off 2 connections" in hook.proc.log(), hook.proc.log()
