@@ -18,6 +18,9 @@ open connection of one listener and decides which to cut:
   never sent a byte, else the one idle longest;
 - at the cap, it closes the oldest one still in HEAD or BODY; with none, the new one is
   refused (closed at once): nothing queues;
+- both only take connections at least ``reap_min_age_s`` in their phase, so that a client
+  sending its requests back to back never loses its connection between two of them (Go's
+  transport does not retry a POST written to a connection the server just closed);
 - past the body budget, the oldest unfinished uploads are cut until it fits again.
 
 The TLS handshake, before any of this, has the head deadline (``ssl_handshake_timeout``).
@@ -96,15 +99,18 @@ class ConnectionGuard:
     def admit(self, conn: GuardedHttpProtocol) -> bool:
         """Register a new connection; False when it must be refused (the cap is full of
         connections that are busy for good reasons)."""
+        # Only connections in their phase for a while: a client between two requests, or
+        # about to send its first, must not lose its connection under its request.
+        settled_since = time.monotonic() - self.limits.reap_min_age_s
         if len(self._open) >= self.limits.reap_idle_above:
             # Connections that never sent a request first, then those between requests.
-            idle = self._oldest(GuardedHttpProtocol.never_used) or self._oldest(
-                lambda c: c.phase is Phase.IDLE
+            idle = self._oldest(lambda c: c.never_used(), settled_since) or self._oldest(
+                lambda c: c.phase is Phase.IDLE, settled_since
             )
             if idle is not None:
                 idle.cut("idle_reaped")
         if len(self._open) >= self.limits.max_connections:
-            stalled = self._oldest(lambda c: c.phase in (Phase.HEAD, Phase.BODY))
+            stalled = self._oldest(lambda c: c.phase in (Phase.HEAD, Phase.BODY), settled_since)
             if stalled is None:
                 return False
             stalled.cut("connection_cap")
@@ -182,8 +188,11 @@ class ConnectionGuard:
             conn.cut("shutdown")
         return len(remaining)
 
-    def _oldest(self, wanted: Callable[[GuardedHttpProtocol], bool]) -> GuardedHttpProtocol | None:
-        candidates = [c for c in self._open if wanted(c)]
+    def _oldest(
+        self, wanted: Callable[[GuardedHttpProtocol], bool], since: float = float("inf")
+    ) -> GuardedHttpProtocol | None:
+        """The wanted connection longest in its phase, if it entered it before ``since``."""
+        candidates = [c for c in self._open if c.phase_since <= since and wanted(c)]
         return min(candidates, key=lambda c: c.phase_since, default=None)
 
     def _update_gauge(self) -> None:

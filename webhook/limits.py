@@ -34,10 +34,13 @@ class ServerLimits:
     # Open connections, TLS done. A few API server replicas need tens; each idle TLS
     # connection costs tens of KiB, so 512 of them stay far below the pod's memory limit.
     max_connections: int = 512
-    # Past this share of max_connections every new connection first closes the connection
-    # idle for longest (the API server just reconnects, and Go retries a request that meets
-    # a closed idle connection).
+    # Past this share of max_connections every new connection first closes one that never
+    # sent a request, else the one idle longest (the API server's transport sees the close
+    # and dials anew).
     reap_idle_fraction: float = 0.75
+    # Reaping and the cap only take connections this long in their phase: a client between
+    # two back-to-back requests, or just connected, is about to send; a stalled one is not.
+    reap_min_age_s: float = 1.0
     # Reviews being decided at once (body received). Decisions run on the event loop, so
     # more never makes anything faster; past it the answer is an immediate 503.
     max_inflight_reviews: int = 64
