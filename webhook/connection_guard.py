@@ -6,7 +6,8 @@ begun, and no cap on connections, so a client sending one byte a second, or all 
 byte of a large body, holds its connection and its buffer for ever. ``GuardedHttpProtocol``
 is that protocol plus a phase and one timer per connection:
 
-    HEAD      from connection (or the first byte of a request) to the end of its head
+    HEAD      from connection (or the first byte of a request) to the end of its head, which
+              may not exceed ``max_head_bytes`` (httptools has no limit of its own)
     BODY      from the end of the head to the last body byte
     ANSWERING the request is complete; the app is deciding (no deadline: the app is ours)
     IDLE      between requests, for the keep-alive time
@@ -216,6 +217,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.phase_since = time.monotonic()
         self.body_held = 0
         self._request_begun = False
+        self._head_bytes = 0
         self.requests = 0
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -260,6 +262,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # asyncio.Protocol and httptools parser callbacks
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # The parser buffers a header until its end: count what a head has sent so far.
+        if self.phase is Phase.HEAD and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.guard.limits.max_head_bytes:
+                self.cut("head_too_large")
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if not self.guard.admit(self):
@@ -281,6 +291,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        self._head_bytes = 0
         if self.guard.draining and self.cycle is not None:
             self.cycle.keep_alive = False  # the answer says Connection: close
         self._enter(Phase.BODY)

@@ -44,6 +44,9 @@ class ServerLimits:
     # Reviews being decided at once (body received). Decisions run on the event loop, so
     # more never makes anything faster; past it the answer is an immediate 503.
     max_inflight_reviews: int = 64
+    # A request head: the API server's is well under 4 KiB (no cookies, no bearer token:
+    # it authenticates with a client certificate or a small token).
+    max_head_bytes: int = 64 * 1024
     max_body_bytes: int = MAX_BODY_BYTES
     # Bytes of request bodies received but not yet answered, over all connections. Past it
     # the oldest unfinished upload is cut off: a real review arrives in milliseconds, so

@@ -63,7 +63,7 @@ class WebhookMetrics:
         self.connections_cut = Counter(
             "mnp_webhook_connections_cut",
             "Connections the webhook closed on a client, by listener and reason (header_timeout, "
-            "body_timeout, body_budget, connection_cap, idle_reaped, shutdown).",
+            "head_too_large, body_timeout, body_budget, connection_cap, idle_reaped, shutdown).",
             ["listener", "reason"],
             registry=self.registry,
         )

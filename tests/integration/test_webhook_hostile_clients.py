@@ -292,3 +292,20 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(webhook: Webhook) ->
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {
         "error": f"request body of {BODY_LIMIT + 1} bytes exceeds the limit of {BODY_LIMIT} bytes"
     }
+
+
+def test_an_endless_head_is_cut_off(webhook: Webhook) -> None:
+    """httptools buffers a header until it ends: one that never does must not grow memory."""
+    sock = open_tls(webhook.proc.port, webhook.ctx)
+    sent = 0
+    try:
+        sock.sendall(b"POST /validate HTTP/1.1\r\nX-Endless: ")
+        while sent < 64 * MIB:
+            sock.sendall(b"a" * 65536)
+            sent += 65536
+    except OSError:
+        pass
+    assert sent < 64 * MIB
+    assert wait_closed([sock]) == 1
+    text = webhook.metrics()
+    assert metric(text, "mnp_webhook_connections_cut_total", reason="head_too_large") == 1
