@@ -12,7 +12,14 @@ from webhook.app import create_app, create_probe_app
 from webhook.limits import MIB, ServerLimits
 from webhook.metrics import WebhookMetrics
 from webhook.nad_cache import ClusterSource, ObjectSource, SnapshotSource
-from webhook.server import Lifecycle, Listen, build_probe_server, build_server, run_servers
+from webhook.server import (
+    Lifecycle,
+    Listen,
+    ListeningServer,
+    build_probe_server,
+    build_server,
+    run_servers,
+)
 from webhook.tls import CertificateError, CertificateFiles, CertificateReloader
 
 log = logging.getLogger("mnp.webhook")
@@ -157,6 +164,42 @@ def _api_client(kubeconfig: Path | None) -> Any:
     return client.ApiClient(configuration)
 
 
+def _servers(
+    args: argparse.Namespace,
+    source: ObjectSource,
+    metrics: WebhookMetrics,
+    reloader: CertificateReloader,
+    limits: ServerLimits,
+    lifecycle: Lifecycle,
+) -> list[ListeningServer]:
+    """The HTTPS listener, and the plain-HTTP probe listener when --health-port is given."""
+    app = create_app(
+        source,
+        metrics,
+        lambda: reloader.loaded,
+        bench_floor=args.bench_floor,
+        limits=limits,
+        draining=lifecycle.is_draining,
+    )
+    servers = [
+        build_server(
+            app,
+            reloader.server_context(),
+            Listen(args.host, args.port),
+            limits,
+            metrics,
+            args.log_level,
+        )
+    ]
+    if args.health_port is not None:
+        probe_app = create_probe_app(
+            source, metrics, lambda: reloader.loaded, lifecycle.is_draining
+        )
+        listen = Listen(args.host, args.health_port)
+        servers.append(build_probe_server(probe_app, listen, limits, metrics, args.log_level))
+    return servers
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -199,30 +242,7 @@ def main(argv: list[str]) -> int:
         source = cluster
 
     lifecycle = Lifecycle()
-    app = create_app(
-        source,
-        metrics,
-        lambda: reloader.loaded,
-        bench_floor=args.bench_floor,
-        limits=limits,
-        draining=lifecycle.is_draining,
-    )
-    servers = [
-        build_server(
-            app,
-            reloader.server_context(),
-            Listen(args.host, args.port),
-            limits,
-            metrics,
-            args.log_level,
-        )
-    ]
-    if args.health_port is not None:
-        probe_app = create_probe_app(
-            source, metrics, lambda: reloader.loaded, lifecycle.is_draining
-        )
-        listen = Listen(args.host, args.health_port)
-        servers.append(build_probe_server(probe_app, listen, limits, metrics, args.log_level))
+    servers = _servers(args, source, metrics, reloader, limits, lifecycle)
     reloader.start(args.cert_poll_interval)
     try:
         started = run_servers(servers, lifecycle, limits)
