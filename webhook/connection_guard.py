@@ -90,6 +90,8 @@ class ConnectionGuard:
         self.draining = False  # set on SIGTERM: every answer from now on closes its connection
         self.body_bytes = 0
         self._open: dict[GuardedHttpProtocol, None] = {}  # insertion order: oldest first
+        # Accepted, TLS handshake under way (no transport for us yet): when each began.
+        self._handshaking: dict[GuardedHttpProtocol, float] = {}
         self._trim = _malloc_trim()
         self._trim_pending = False
         self._recent_cuts: Counter[str] = Counter()
@@ -97,9 +99,25 @@ class ConnectionGuard:
     def __len__(self) -> int:
         return len(self._open)
 
+    def handshaking(self) -> int:
+        """Handshakes that may still complete. A failed one never tells the protocol, so
+        entries past the handshake deadline are dropped (oldest first: insertion order)."""
+        stale = time.monotonic() - self.limits.header_timeout_s
+        while self._handshaking:
+            conn, began = next(iter(self._handshaking.items()))
+            if began > stale:
+                break
+            del self._handshaking[conn]
+        return len(self._handshaking)
+
+    def accepted(self, conn: GuardedHttpProtocol) -> None:
+        self.handshaking()
+        self._handshaking[conn] = time.monotonic()
+
     def admit(self, conn: GuardedHttpProtocol) -> bool:
         """Register a new connection; False when it must be refused (the cap is full of
         connections that are busy for good reasons)."""
+        self._handshaking.pop(conn, None)
         # Only connections in their phase for a while: a client between two requests, or
         # about to send its first, must not lose its connection under its request.
         settled_since = time.monotonic() - self.limits.reap_min_age_s
@@ -120,6 +138,7 @@ class ConnectionGuard:
         return True
 
     def forget(self, conn: GuardedHttpProtocol) -> None:
+        self._handshaking.pop(conn, None)
         if conn in self._open:
             del self._open[conn]
             self._update_gauge()
@@ -220,6 +239,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self.requests = 0
         self._deadline: asyncio.TimerHandle | None = None
+        guard.accepted(self)  # the loop builds the protocol on accept, before the handshake
 
     def _enter(self, phase: Phase) -> None:
         self.phase = phase

@@ -116,8 +116,10 @@ class ListeningServer:
         self.guard.close_between_requests()
 
     def busy(self) -> int:
-        """Connections still open plus requests still being answered."""
-        return len(self.guard) + len(self.state.tasks)
+        """Connections still open or in their handshake, plus requests being answered: a
+        client whose handshake the listener accepted before it closed sends its request
+        next, and gets its answer."""
+        return len(self.guard) + self.guard.handshaking() + len(self.state.tasks)
 
     def cut_all(self) -> int:
         return self.guard.cut_all()
