@@ -16,9 +16,16 @@ from typing import Any
 
 from mnp.admission import DENIAL_CODE, DENIAL_REASON, Verdict
 from mnp.field_errors import aggregate
+from webhook.limits import MAX_BODY_BYTES
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
-MAX_BODY_BYTES = 7 * 1024 * 1024  # the API server's own request limit is 3 MiB of object
+# Bounds on what one answer carries, whatever the object: kubectl prints the message whole,
+# and the API server keeps only the first 4 KiB of warnings in its response headers anyway.
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_WARNINGS = 64
+MAX_WARNING_CHARS = 2048
+# A log line names the request and its verdict; the rest of a long message is in the answer.
+MAX_LOGGED_CHARS = 2048
 MAX_NESTING = 100
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
 
@@ -172,12 +179,28 @@ def _with_request_identity(obj: Any, namespace: str, name: str) -> Any:
     return obj
 
 
+def truncated(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def loggable(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    """Bounded, and printable by any log handler: lone surrogates (from JSON escapes such as
+    ``\\ud800``) become backslash escapes instead of failing the handler's encoder."""
+    bounded = truncated(text, limit)
+    return bounded.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def denial_message(verdict: Verdict) -> str:
     if verdict.message:
-        return verdict.message
-    if verdict.errors:
-        return aggregate(verdict.errors)
-    return "denied by the mnp webhook"
+        message = verdict.message
+    elif verdict.errors:
+        message = aggregate(verdict.errors)
+    else:
+        message = "denied by the mnp webhook"
+    return truncated(message, MAX_MESSAGE_CHARS)
 
 
 def review_response(
@@ -191,7 +214,10 @@ def review_response(
     """The AdmissionReview answer; a denial carries a Status so kubectl prints the reason."""
     response: dict[str, Any] = {"uid": uid, "allowed": verdict.allowed}
     if verdict.warnings:
-        response["warnings"] = list(verdict.warnings)
+        warnings = [truncated(w, MAX_WARNING_CHARS) for w in verdict.warnings[:MAX_WARNINGS]]
+        if len(verdict.warnings) > MAX_WARNINGS:
+            warnings.append(f"{len(verdict.warnings) - MAX_WARNINGS} more warnings not shown")
+        response["warnings"] = warnings
     if not verdict.allowed:
         response["status"] = {
             "status": "Failure",
@@ -204,8 +230,10 @@ def review_response(
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(patch).decode("ascii")
     review = {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
-    return json.dumps(review, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII escapes, not UTF-8: a string from the request may hold a lone surrogate (a JSON
+    # "\ud800" decodes to one), which has no UTF-8 encoding but has a JSON escape.
+    return json.dumps(review, separators=(",", ":")).encode("ascii")
 
 
 def error_body(message: str) -> bytes:
-    return json.dumps({"error": message}, ensure_ascii=False).encode()
+    return json.dumps({"error": truncated(message, MAX_MESSAGE_CHARS)}).encode("ascii")

@@ -19,12 +19,15 @@ from webhook.admission_http import (
     OPERATIONS,
     AdmissionRequest,
     BadRequest,
+    denial_message,
     error_body,
+    loggable,
     parse_json,
     parse_review,
     read_body,
     review_response,
 )
+from webhook.limits import ServerLimits
 from webhook.metrics import CONTENT_TYPE, WebhookMetrics
 from webhook.nad_cache import ObjectSource, ResolvedNads
 
@@ -67,28 +70,54 @@ def _label(value: str, known: tuple[str, ...]) -> str:
     return value if value in known else "other"
 
 
+def _not_draining() -> bool:
+    return False
+
+
 def create_app(
     source: ObjectSource,
     metrics: WebhookMetrics,
     certificate_loaded: Callable[[], bool],
     bench_floor: bool = False,
+    *,
+    limits: ServerLimits | None = None,
+    draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
+    """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun."""
     app = FastAPI(title="mnp webhook", docs_url=None, redoc_url=None, openapi_url=None)
+    limits = limits or ServerLimits()
+    deciding = 0  # reviews past their body read; the event loop is their only thread
 
     async def admit(request: Request, endpoint: str) -> Response:
+        nonlocal deciding
         started = time.perf_counter()
         operation = kind = "other"
         verdict_label = "error"
         try:
-            body = await read_body(request.headers.get("content-length"), request.stream())
-            review = parse_review(body)
-            operation = _label(review.operation, OPERATIONS)
-            kind = _label(review.kind, (MNP_KIND, NAD_KIND))
-            content, verdict_label = await _decide(review, endpoint)
+            body = await read_body(
+                request.headers.get("content-length"), request.stream(), limits.max_body_bytes
+            )
+            if deciding >= limits.max_inflight_reviews:
+                metrics.reviews_refused.inc()
+                message = f"{deciding} reviews in progress, the most this webhook takes; retry"
+                return Response(error_body(message), status_code=503, media_type=JSON)
+            deciding += 1
+            try:
+                review = parse_review(body)
+                del body  # a large body is garbage as soon as it is parsed
+                operation = _label(review.operation, OPERATIONS)
+                kind = _label(review.kind, (MNP_KIND, NAD_KIND))
+                content, verdict_label = await _decide(review, endpoint)
+            finally:
+                deciding -= 1
             return Response(content, media_type=JSON)
         except BadRequest as e:
-            log.info("%s: %d %s", endpoint, e.status, e.message)
-            return Response(error_body(e.message), status_code=e.status, media_type=JSON)
+            log.info("%s: %d %s", endpoint, e.status, loggable(e.message))
+            # After a 413 the rest of the body is not worth reading: close the connection.
+            headers = {"Connection": "close"} if e.status == 413 else None
+            return Response(
+                error_body(e.message), status_code=e.status, headers=headers, media_type=JSON
+            )
         except ClientDisconnect:
             return Response(error_body("client disconnected"), status_code=400, media_type=JSON)
         except Exception:
@@ -112,20 +141,20 @@ def create_app(
             else:
                 verdict = handlers.validate(request, await _nad_lookup(source, request), source)
         except handlers.UnhandledKind as e:
-            log.warning("%s: %s", endpoint, e)
+            log.warning("%s: %s", endpoint, loggable(str(e)))
             denial = Verdict(allowed=False, message=str(e))
             return review_response(request.uid, denial, status_code=400, reason="BadRequest"), (
                 "denied"
             )
         except NadLookupFailed as e:
-            log.warning("%s %s: %s", endpoint, request.describe(), e)
+            log.warning("%s %s: %s", endpoint, loggable(request.describe()), loggable(str(e)))
             denial = Verdict(allowed=False, message=str(e))
             content = review_response(
                 request.uid, denial, status_code=503, reason="ServiceUnavailable"
             )
             return content, "error"
         except Exception:
-            log.exception("%s %s: admission code failed", endpoint, request.describe())
+            log.exception("%s %s: admission code failed", endpoint, loggable(request.describe()))
             denial = Verdict(
                 allowed=False,
                 message=f"internal error in the mnp webhook reviewing {request.describe()}; "
@@ -134,7 +163,12 @@ def create_app(
             content = review_response(request.uid, denial, status_code=500, reason="InternalError")
             return content, "error"
         if not verdict.allowed:
-            log.info("%s denied %s: %s", endpoint, request.describe(), verdict.message)
+            log.info(
+                "%s denied %s: %s",
+                endpoint,
+                loggable(request.describe()),
+                loggable(denial_message(verdict)),
+            )
             label = "denied"
         elif mutating and verdict.patch:
             label = "patched"
@@ -153,7 +187,7 @@ def create_app(
     app.add_route("/validate", validate, methods=["POST"])
     app.add_route("/mutate", mutate, methods=["POST"])
 
-    add_probes(app, source, metrics, certificate_loaded)
+    add_probes(app, source, metrics, certificate_loaded, draining)
 
     if bench_floor:
         # The benchmark's floor: same app, same TLS, parse and answer a canned allowed.
@@ -174,6 +208,7 @@ def add_probes(
     source: ObjectSource,
     metrics: WebhookMetrics,
     certificate_loaded: Callable[[], bool],
+    draining: Callable[[], bool] = _not_draining,
 ) -> None:
     """/healthz, /readyz and /metrics: on the HTTPS app, and on the plain --health-port app."""
 
@@ -184,6 +219,8 @@ def add_probes(
     @app.get("/readyz")
     async def readyz() -> Response:
         waiting = []
+        if draining():
+            waiting.append("shutting down")
         if not source.ready:
             waiting.append("NAD and policy caches have not synced")
         if not certificate_loaded():
@@ -201,9 +238,12 @@ def add_probes(
 
 
 def create_probe_app(
-    source: ObjectSource, metrics: WebhookMetrics, certificate_loaded: Callable[[], bool]
+    source: ObjectSource,
+    metrics: WebhookMetrics,
+    certificate_loaded: Callable[[], bool],
+    draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
     """The probes alone, for a plain-HTTP port: kubelet probes carry no client certificate."""
     app = FastAPI(title="mnp webhook probes", docs_url=None, redoc_url=None, openapi_url=None)
-    add_probes(app, source, metrics, certificate_loaded)
+    add_probes(app, source, metrics, certificate_loaded, draining)
     return app

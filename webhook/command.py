@@ -9,9 +9,17 @@ from pathlib import Path
 
 from kubewatch import api_client
 from webhook.app import create_app, create_probe_app
+from webhook.limits import MIB, ServerLimits
 from webhook.metrics import WebhookMetrics
 from webhook.nad_cache import ClusterSource, ObjectSource, SnapshotSource
-from webhook.server import Listen, build_probe_server, build_server, run_servers
+from webhook.server import (
+    Lifecycle,
+    Listen,
+    ListeningServer,
+    build_probe_server,
+    build_server,
+    run_servers,
+)
 from webhook.tls import CertificateError, CertificateFiles, CertificateReloader
 
 log = logging.getLogger("mnp.webhook")
@@ -61,7 +69,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--bench-floor", action="store_true", help=argparse.SUPPRESS)
+    _add_limit_flags(p)
     return p
+
+
+def _add_limit_flags(p: argparse.ArgumentParser) -> None:
+    d = ServerLimits()
+    limits = p.add_argument_group("client limits and shutdown (defaults suit the API server)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=d.header_timeout_s,
+        help="seconds for the TLS handshake and for each request head "
+        f"(default {d.header_timeout_s:g})",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=d.body_timeout_s,
+        help=f"seconds for a request body after its head (default {d.body_timeout_s:g})",
+    )
+    limits.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=d.keep_alive_s,
+        help=f"seconds an idle connection stays open (default {d.keep_alive_s:g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"open connections per listener (default {d.max_connections})",
+    )
+    limits.add_argument(
+        "--max-inflight-reviews",
+        type=int,
+        default=d.max_inflight_reviews,
+        help=f"reviews decided at once; more get 503 (default {d.max_inflight_reviews})",
+    )
+    limits.add_argument(
+        "--body-budget-mib",
+        type=int,
+        default=d.body_budget_bytes // MIB,
+        help="MiB of unanswered request bodies held over all connections; past it the oldest "
+        f"unfinished upload is cut off (default {d.body_budget_bytes // MIB})",
+    )
+    limits.add_argument(
+        "--shutdown-drain",
+        type=float,
+        default=d.shutdown_drain_s,
+        help="seconds to keep accepting after SIGTERM, /readyz answering 503 "
+        f"(default {d.shutdown_drain_s:g})",
+    )
+    limits.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=d.shutdown_grace_s,
+        help="seconds from SIGTERM to exit, partial requests cut off "
+        f"(default {d.shutdown_grace_s:g})",
+    )
+
+
+def _limits(args: argparse.Namespace) -> ServerLimits:
+    return ServerLimits(
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive_timeout,
+        max_connections=args.max_connections,
+        max_inflight_reviews=args.max_inflight_reviews,
+        body_budget_bytes=args.body_budget_mib * MIB,
+        shutdown_drain_s=args.shutdown_drain,
+        shutdown_grace_s=args.shutdown_grace,
+    )
 
 
 def _certificate_files(args: argparse.Namespace) -> CertificateFiles:
@@ -77,12 +156,53 @@ def _certificate_files(args: argparse.Namespace) -> CertificateFiles:
     return CertificateFiles(args.cert_file, args.key_file, args.client_ca_file)
 
 
+def _servers(
+    args: argparse.Namespace,
+    source: ObjectSource,
+    metrics: WebhookMetrics,
+    reloader: CertificateReloader,
+    limits: ServerLimits,
+    lifecycle: Lifecycle,
+) -> list[ListeningServer]:
+    """The HTTPS listener, and the plain-HTTP probe listener when --health-port is given."""
+    app = create_app(
+        source,
+        metrics,
+        lambda: reloader.loaded,
+        bench_floor=args.bench_floor,
+        limits=limits,
+        draining=lifecycle.is_draining,
+    )
+    servers = [
+        build_server(
+            app,
+            reloader.server_context(),
+            Listen(args.host, args.port),
+            limits,
+            metrics,
+            args.log_level,
+        )
+    ]
+    if args.health_port is not None:
+        probe_app = create_probe_app(
+            source, metrics, lambda: reloader.loaded, lifecycle.is_draining
+        )
+        listen = Listen(args.host, args.health_port)
+        servers.append(build_probe_server(probe_app, listen, limits, metrics, args.log_level))
+    return servers
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     metrics = WebhookMetrics()
+    try:
+        limits = _limits(args)
+    except ValueError as e:
+        print(f"mnp webhook: {e}", file=sys.stderr)
+        return 2
     try:
         reloader = CertificateReloader(_certificate_files(args), metrics)
         reloader.load_initial()
@@ -113,20 +233,16 @@ def main(argv: list[str]) -> int:
         cluster.start()
         source = cluster
 
-    app = create_app(source, metrics, lambda: reloader.loaded, bench_floor=args.bench_floor)
-    server = build_server(app, reloader, Listen(args.host, args.port), args.log_level)
-    probes = None
-    if args.health_port is not None:
-        probe_app = create_probe_app(source, metrics, lambda: reloader.loaded)
-        probes = build_probe_server(probe_app, Listen(args.host, args.health_port), args.log_level)
+    lifecycle = Lifecycle()
+    servers = _servers(args, source, metrics, reloader, limits, lifecycle)
     reloader.start(args.cert_poll_interval)
     try:
-        run_servers(server, probes)
+        started = run_servers(servers, lifecycle, limits)
     finally:
         reloader.stop()
         if isinstance(source, ClusterSource):
             source.stop()
-    return 0 if server.started else 1
+    return 0 if started else 1
 
 
 if __name__ == "__main__":

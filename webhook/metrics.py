@@ -59,5 +59,24 @@ class WebhookMetrics:
         # mnp_webhook_kube_{list_attempts,lists,watch_attempts,watch_errors,relists,events}
         self.kube_watch = prometheus_hooks(self.registry, "mnp_webhook_kube")
 
+        self.connections_open = Gauge(
+            "mnp_webhook_connections_open",
+            "Client connections open now (TLS done), by listener (https, probes).",
+            ["listener"],
+            registry=self.registry,
+        )
+        self.connections_cut = Counter(
+            "mnp_webhook_connections_cut",
+            "Connections the webhook closed on a client, by listener and reason (header_timeout, "
+            "head_too_large, body_timeout, body_budget, connection_cap, idle_reaped, shutdown).",
+            ["listener", "reason"],
+            registry=self.registry,
+        )
+        self.reviews_refused = Counter(
+            "mnp_webhook_reviews_refused",
+            "Reviews answered 503 at once because max_inflight_reviews were being decided.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

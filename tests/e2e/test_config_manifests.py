@@ -20,6 +20,8 @@ EXPECTED_OBJECTS = {
     ("ClusterRoleBinding", "mnp-webhook"),
     ("Deployment", "mnp-webhook"),
     ("Service", "mnp-webhook"),
+    ("PodDisruptionBudget", "mnp-webhook"),
+    ("NetworkPolicy", "mnp-webhook"),
     ("ValidatingWebhookConfiguration", "mnp-validating"),
     ("MutatingWebhookConfiguration", "mnp-mutating"),
     ("ServiceAccount", "mnp-enforcer"),
@@ -113,3 +115,29 @@ def test_server_dry_run_accepts_every_manifest(mnp_crds: KubeControlPlane) -> No
     # kubectl names each object as <resource>.<group>/<name>; every name shows up.
     applied_names = {line.split()[0].split("/", 1)[1] for line in lines}
     assert applied_names == {name for _, name in EXPECTED_OBJECTS}
+
+
+def test_webhook_survives_disruptions_and_admits_only_its_clients(kube: KubeControlPlane) -> None:
+    objects = rendered_config(kube)
+    deployment = next(
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mnp-webhook"
+    )
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # The webhook's own shutdown (15 s by default) ends well within the pod's grace.
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+
+    budget = _by_kind(objects, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+    policy = _by_kind(objects, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    https, probes = policy["spec"]["ingress"]
+    assert https["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert https["from"] and all(set(peer) == {"ipBlock"} for peer in https["from"])
+    assert probes == {"ports": [{"port": "probes", "protocol": "TCP"}]}  # the kubelet's
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert {p["name"] for p in container["ports"]} == {"https", "probes"}

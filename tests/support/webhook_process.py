@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -151,3 +152,68 @@ def admission_review(
             "dryRun": False,
         },
     }
+
+
+# --- raw clients for the hostile-client and shutdown tests ------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def open_tls(port: int, ctx: ssl.SSLContext, timeout: float = 30.0) -> ssl.SSLSocket:
+    """A TLS connection to the webhook, handshake done, nothing sent."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def post_head(path: str, content_length: int, *, close: bool = False) -> bytes:
+    """An HTTP/1.1 POST head as the API server sends it (its body follows separately)."""
+    lines = [
+        f"POST {path}?timeout=10s HTTP/1.1",
+        "Host: localhost",
+        "Content-Type: application/json",
+        "Accept: application/json",
+        f"Content-Length: {content_length}",
+    ]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def closed_by_peer(sock: ssl.SSLSocket) -> bool:
+    """Whether the other end closed or reset the connection (reads whatever is pending)."""
+    sock.setblocking(False)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+        return False
+    except (OSError, ssl.SSLError):
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus text-format sample over the series matching ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        head, _, label_text = series.partition("{")
+        if head != name:
+            continue
+        found = dict(
+            (k, v.strip('"'))
+            for k, v in (p.split("=", 1) for p in label_text.rstrip("}").split(",") if p)
+        )
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(value)
+    return total
