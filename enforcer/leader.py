@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
@@ -52,6 +53,7 @@ DEFAULT_LEASE_NAME = "mnp-enforcer"
 _NOT_FOUND = 404
 _CONFLICT = 409
 _RELEASED_LEASE_DURATION_S = 1
+_CANDIDATE_JITTER = 1.2
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class _Seen:
 
     resource_version: str
     since: float
+    expires: float | None = None  # monotonic; set when held by another candidate
 
 
 class LeaseElector:
@@ -169,12 +172,19 @@ class LeaseElector:
             self._stop.wait(self._next_wait())
 
     def _next_wait(self) -> float:
-        """The retry period; a leader also wakes when its validity ends, to report the loss."""
-        wait = self.settings.retry_period
+        """The retry period; a leader also wakes when its validity ends (to report the loss),
+        a candidate when the leader's lease expires by its clock (to take over then, not up
+        to a retry period later). Candidates add jitter (up to 20%, as client-go) so that
+        several do not poll in step."""
+        now = self._clock()
         with self._lock:
             valid_until = self._valid_until
         if valid_until is not None:
-            wait = min(wait, max(0.0, valid_until - self._clock()))
+            return min(self.settings.retry_period, max(0.0, valid_until - now))
+        wait = self.settings.retry_period * random.uniform(1.0, _CANDIDATE_JITTER)
+        expires = self._seen.expires if self._seen is not None else None
+        if expires is not None and now < expires:
+            wait = min(wait, expires - now)
         return wait
 
     def _attempt(self) -> None:
@@ -212,6 +222,7 @@ class LeaseElector:
         else:
             duration = spec.lease_duration_seconds or self.settings.lease_duration
             if holder and now < self._seen.since + duration:
+                self._seen = _Seen(version, self._seen.since, self._seen.since + duration)
                 return False  # someone else's, and not seen unchanged for its duration yet
             acquire = wall
             transitions += 1
