@@ -179,8 +179,8 @@ class LeaseElector:
         now = self._clock()
         with self._lock:
             valid_until = self._valid_until
-        if valid_until is not None:
-            return min(self.settings.retry_period, max(0.0, valid_until - now))
+        if valid_until is not None and now < valid_until:
+            return min(self.settings.retry_period, valid_until - now)
         wait = self.settings.retry_period * random.uniform(1.0, _CANDIDATE_JITTER)
         expires = self._seen.expires if self._seen is not None else None
         if expires is not None and now < expires:
@@ -194,6 +194,9 @@ class LeaseElector:
         except (ApiException, HTTPError, OSError) as e:
             # Unreachable or refused: keep what we have; the validity runs out by itself.
             log.debug("leader election: lease %s not renewed: %s", self._lease_ref, e)
+            if not self.is_leader():
+                with self._lock:
+                    self._valid_until = None  # expired: from now on a candidate's pace
             return
         with self._lock:
             self._valid_until = started + self.settings.renew_deadline if held else None
