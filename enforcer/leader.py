@@ -190,7 +190,7 @@ class LeaseElector:
     def _attempt(self) -> None:
         started = self._clock()
         try:
-            held = self._acquire_or_renew(started)
+            held = self._acquire_or_renew()
         except (ApiException, HTTPError, OSError) as e:
             # Unreachable or refused: keep what we have; the validity runs out by itself.
             log.debug("leader election: lease %s not renewed: %s", self._lease_ref, e)
@@ -201,10 +201,13 @@ class LeaseElector:
         with self._lock:
             self._valid_until = started + self.settings.renew_deadline if held else None
 
-    def _acquire_or_renew(self, now: float) -> bool:
+    def _acquire_or_renew(self) -> bool:
         """One round trip or two: read the Lease, then create it, take it over (when free or
         expired), or renew it (when ours). True when this candidate holds it afterwards."""
         lease = self._read()
+        # When the record was seen: after the read came back, never before it was sent (the
+        # leader's validity counts from before its write, so this keeps the margin whole).
+        seen_at = self._clock()
         wall = _micro_time(datetime.now(UTC))
         if lease is None:
             body = self._body(wall, wall, transitions=0, resource_version=None)
@@ -218,13 +221,13 @@ class LeaseElector:
         holder = spec.holder_identity or ""
         version = lease.metadata.resource_version
         if self._seen is None or self._seen.resource_version != version:
-            self._seen = _Seen(version, now)
+            self._seen = _Seen(version, seen_at)
         transitions = spec.lease_transitions or 0
         if holder == self.identity:
             acquire = self._acquire_time or wall
         else:
             duration = spec.lease_duration_seconds or self.settings.lease_duration
-            if holder and now < self._seen.since + duration:
+            if holder and seen_at < self._seen.since + duration:
                 self._seen = _Seen(version, self._seen.since, self._seen.since + duration)
                 return False  # someone else's, and not seen unchanged for its duration yet
             acquire = wall
