@@ -126,6 +126,7 @@ class LeaseElector:
         self._acquire_time: str | None = None  # our acquireTime, kept on renews
         self._seen: _Seen | None = None
         self._reported = False  # leadership as last logged / told to on_change
+        self._failing = False  # the last attempt could not reach the Lease (logged once)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -193,13 +194,30 @@ class LeaseElector:
             held = self._acquire_or_renew()
         except (ApiException, HTTPError, OSError) as e:
             # Unreachable or refused: keep what we have; the validity runs out by itself.
-            log.debug("leader election: lease %s not renewed: %s", self._lease_ref, e)
+            self._note_failure(e)
             if not self.is_leader():
                 with self._lock:
                     self._valid_until = None  # expired: from now on a candidate's pace
             return
+        if self._failing:
+            self._failing = False
+            log.info("leader election: lease %s reachable again", self._lease_ref)
         with self._lock:
             self._valid_until = started + self.settings.renew_deadline if held else None
+
+    def _note_failure(self, e: Exception) -> None:
+        """One warning when the Lease stops being reachable (e.g. the API server is down, RBAC
+        or the namespace is missing), not one per attempt."""
+        reason = f"{e.status} {e.reason}" if isinstance(e, ApiException) else f"{e}"
+        log.debug("leader election: lease %s: %s", self._lease_ref, reason)
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "leader election: cannot get or write lease %s (%s); retrying every %.0fs",
+                self._lease_ref,
+                reason,
+                self.settings.retry_period,
+            )
 
     def _acquire_or_renew(self) -> bool:
         """One round trip or two: read the Lease, then create it, take it over (when free or
