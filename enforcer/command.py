@@ -7,10 +7,16 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
+from enforcer.leader import (
+    ElectionSettings,
+    LeaderGatedReconciler,
+    LeaseElector,
+    candidate_identity,
+)
 from enforcer.metrics import EnforcerMetrics
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
@@ -20,8 +26,9 @@ from enforcer.ovsdb import (
     split_remotes,
     tls_context,
 )
-from enforcer.reconcile import NbTarget, Reconciler, run_loop
+from enforcer.reconcile import NbTarget, Observer, Reconciler, ReconcileResult, run_loop
 from enforcer.sources import Source
+from mnp.model import Snapshot
 
 log = logging.getLogger("mnp.enforcer")
 
@@ -75,7 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up on a NB server that does not answer for this long",
     )
     p.add_argument("-v", "--verbose", action="store_true")
+    _add_leader_election_flags(p)
     return p
+
+
+def _add_leader_election_flags(p: argparse.ArgumentParser) -> None:
+    defaults = ElectionSettings()
+    g = p.add_argument_group("leader election (a coordination.k8s.io/v1 Lease)")
+    g.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="only the Lease holder writes the NB (default: on with --source kube, except "
+        "with --once; off with --source files)",
+    )
+    g.add_argument("--leader-elect-namespace", default=defaults.namespace, metavar="NAMESPACE")
+    g.add_argument("--leader-elect-name", default=defaults.name, metavar="NAME")
+    for flag, default in (
+        ("--leader-elect-lease-duration", defaults.lease_duration),
+        ("--leader-elect-renew-deadline", defaults.renew_deadline),
+        ("--leader-elect-retry-period", defaults.retry_period),
+    ):
+        g.add_argument(flag, type=float, default=default, metavar="SECONDS")
 
 
 def _ssl(args: argparse.Namespace) -> SslFiles | None:
@@ -127,6 +155,45 @@ def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source,
     return KubeSource(api, hooks=metrics.kube_watch), api
 
 
+def _leader_elect(args: argparse.Namespace) -> bool:
+    if args.leader_elect is None:
+        return args.source == "kube" and not args.once
+    if args.leader_elect and args.once:
+        raise SystemExit("mnp enforcer: --once does not take part in leader election")
+    return bool(args.leader_elect)
+
+
+def _elector(
+    args: argparse.Namespace, api: object | None, metrics: EnforcerMetrics, changed: threading.Event
+) -> LeaseElector | None:
+    """The Lease elector, or None without leader election (then this process always writes).
+    On taking over it sets ``changed``: the new leader reconciles at once."""
+    if not _leader_elect(args):
+        metrics.leader.set(1)
+        return None
+    try:
+        settings = ElectionSettings(
+            args.leader_elect_namespace,
+            args.leader_elect_name,
+            args.leader_elect_lease_duration,
+            args.leader_elect_renew_deadline,
+            args.leader_elect_retry_period,
+        )
+    except ValueError as e:
+        raise SystemExit(f"mnp enforcer: {e}") from None
+    if api is None:
+        from kubewatch import api_client
+
+        api = api_client(args.kubeconfig)
+
+    def on_change(leading: bool) -> None:
+        metrics.leader.set(1 if leading else 0)
+        if leading:
+            changed.set()
+
+    return LeaseElector(api, candidate_identity(), settings, on_change)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(
@@ -137,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = _target(args)
         source, api = _source(args, metrics)
+        elector = _elector(args, api, metrics, source.changed)
     except SystemExit as e:
         print(e, file=sys.stderr)
         return 2
@@ -150,7 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         events = PolicyEvents(kube_event_sink(core, source.policy_uid))
     else:
         events = PolicyEvents(log_sink)
-    reconciler = Reconciler(target, [metrics.observe, events.observe])
+    if elector is not None:
+        observers = [metrics.observe, _when_leading(elector, events.observe)]
+        reconciler = Reconciler(target, observers, before_write=elector.check_write)
+    else:
+        reconciler = Reconciler(target, [metrics.observe, events.observe])
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     try:
@@ -177,19 +249,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if elector is not None:
+        elector.start()  # after the source's first sync: a replica campaigns once it is warm
     try:
         run_loop(
             source.snapshot,
             source.changed,
-            reconciler,
+            _gated(reconciler, elector, metrics),
             stop,
             args.debounce,
             args.resync,
             args.retry,
         )
     finally:
+        if elector is not None:
+            elector.stop(release=True)  # the loop is done: no write can be in flight
         source.stop()
     return 0
+
+
+def _when_leading(elector: LeaseElector, observe: Observer) -> Observer:
+    """Only the leader reports policy Events, so two replicas never tell the story twice."""
+
+    def observe_when_leading(result: ReconcileResult, elapsed: float) -> None:
+        if elector.is_leader():
+            observe(result, elapsed)
+
+    return observe_when_leading
+
+
+def _gated(
+    reconciler: Reconciler, elector: LeaseElector | None, metrics: EnforcerMetrics
+) -> Callable[[Snapshot], ReconcileResult]:
+    if elector is None:
+        return reconciler
+    return LeaderGatedReconciler(reconciler, metrics.writes_withheld.inc)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the enforcer: reconcile time, rows written, policies by state."""
+"""Prometheus metrics of the enforcer: reconcile time, rows written, policies by state,
+leadership."""
 
 from __future__ import annotations
 
@@ -39,12 +40,29 @@ class EnforcerMetrics:
             "Reconciles that failed (the NB was left unchanged)",
             registry=self.registry,
         )
+        self.transactions = PromCounter(
+            "mnp_enforcer_nb_transactions",
+            "OVN Northbound transactions committed by the enforcer",
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "mnp_enforcer_leader",
+            "1 while this replica holds the leader Lease (or runs without leader election)",
+            registry=self.registry,
+        )
+        self.writes_withheld = PromCounter(
+            "mnp_enforcer_writes_withheld",
+            "Reconciles that had rows to write but did not, this replica not being the leader",
+            registry=self.registry,
+        )
         # Kubernetes source only: mnp_enforcer_kube_{list_attempts,lists,watch_attempts,
         # watch_errors,relists,events}, counted by the kubewatch watchers.
         self.kube_watch = prometheus_hooks(self.registry, "mnp_enforcer_kube")
 
     def observe(self, result: ReconcileResult, elapsed: float) -> None:
         self.reconcile_seconds.observe(elapsed)
+        if result.transacted:
+            self.transactions.inc()
         for (table, op), n in result.counts.items():
             self.rows_written.labels(table=table, op=op).inc(n)
         by_state = Counter(s.state for s in result.statuses)

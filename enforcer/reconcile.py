@@ -106,13 +106,20 @@ Observer = Callable[[ReconcileResult, float], None]
 class Reconciler:
     """``reconcile`` plus observers (metrics, events) told about each result and its duration."""
 
-    def __init__(self, target: NbTarget, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self,
+        target: NbTarget,
+        observers: list[Observer] | None = None,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
         self.target = target
         self.observers = list(observers or [])
+        # The write gate (leader election): raises to withhold a write, right before transact.
+        self.before_write = before_write
 
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
-        result = reconcile(self.target, snapshot)
+        result = reconcile(self.target, snapshot, before_write=self.before_write)
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:

@@ -221,6 +221,7 @@ class KubeLab:
                 "--source=kube",
                 f"--kubeconfig={self.kubeconfig}",
                 f"--ovn-nb={self.sandbox.nb_remote}",
+                "--no-leader-elect",  # the lab's only enforcer (and no mnp-system namespace)
             ],
         )
         self._spawn("pod-controller", ["lab", "pod-controller", f"--dir={self.dir}"])

@@ -27,12 +27,20 @@ EXPECTED_OBJECTS = {
     ("ServiceAccount", "mnp-enforcer"),
     ("ClusterRole", "mnp-enforcer"),
     ("ClusterRoleBinding", "mnp-enforcer"),
+    ("Role", "mnp-enforcer-leader-election"),
+    ("RoleBinding", "mnp-enforcer-leader-election"),
     ("Deployment", "mnp-enforcer"),
+    ("PodDisruptionBudget", "mnp-enforcer"),
 }
 
 
 def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     [found] = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+def _named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [found] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     return found
 
 
@@ -95,6 +103,59 @@ def test_deployments_run_non_root_with_a_read_only_root(kube: KubeControlPlane) 
     assert container["args"][:3] == ["webhook", "--cert-dir", "/tls"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_enforcer_runs_two_replicas_with_leader_election(kube: KubeControlPlane) -> None:
+    objects = rendered_config(kube)
+    deployment = _named(objects, "Deployment", "mnp-enforcer")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    pod = spec["template"]["spec"]
+    [term] = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    )
+    [container] = pod["containers"]
+    assert "--leader-elect" in container["args"]
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in (
+        container["env"]
+    )
+    pdb = _named(objects, "PodDisruptionBudget", "mnp-enforcer")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": spec["selector"]}
+
+
+def test_enforcer_lease_rbac_is_exactly_get_update_by_name_and_create(
+    kube: KubeControlPlane,
+) -> None:
+    objects = rendered_config(kube)
+    role = _named(objects, "Role", "mnp-enforcer-leader-election")
+    assert role["metadata"]["namespace"] == "mnp-system"
+    rules = sorted(
+        (
+            tuple(r["apiGroups"]),
+            tuple(r["resources"]),
+            tuple(r.get("resourceNames", ())),
+            tuple(sorted(r["verbs"])),
+        )
+        for r in role["rules"]
+    )
+    assert rules == [
+        (("coordination.k8s.io",), ("leases",), (), ("create",)),
+        (("coordination.k8s.io",), ("leases",), ("mnp-enforcer",), ("get", "update")),
+    ]
+    binding = _named(objects, "RoleBinding", "mnp-enforcer-leader-election")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mnp-enforcer", "namespace": "mnp-system"}
+    ]
+    # The enforcer's ClusterRole grants nothing on leases (no cluster-wide lease access).
+    cluster_role = _named(objects, "ClusterRole", "mnp-enforcer")
+    assert all("leases" not in r["resources"] for r in cluster_role["rules"])
 
 
 def test_server_dry_run_accepts_every_manifest(mnp_crds: KubeControlPlane) -> None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,12 +149,22 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 class EnforcerProcess:
     """``mnp enforcer --source kube`` in its own session, log in ``dir/enforcer.log``."""
 
-    def __init__(self, dir: Path, kubeconfig: Path, nb_remote: str) -> None:
+    def __init__(
+        self,
+        dir: Path,
+        kubeconfig: Path,
+        nb_remote: str,
+        *,
+        name: str = "enforcer",
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.dir = dir
         self.kubeconfig = kubeconfig
         self.nb_remote = nb_remote
         self.metrics_port = free_port()
-        self.log = dir / "enforcer.log"
+        self.name = name  # also its POD_NAME, the stem of its leader identity
+        self.extra_args = list(extra_args)
+        self.log = dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EnforcerProcess:
@@ -168,6 +178,7 @@ class EnforcerProcess:
             f"--ovn-nb={self.nb_remote}",
             f"--metrics-port={self.metrics_port}",
             "--debounce=0.05",
+            *self.extra_args,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -177,8 +188,15 @@ class EnforcerProcess:
                 stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT,
                 start_new_session=True,
+                env={**os.environ, "POD_NAME": self.name},
             )
         return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all (the lease is left to expire)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def stop(self) -> None:
         proc = self.proc
@@ -349,3 +367,118 @@ blue/b    .      .     .     .
 red/a     .      .     .     .
 red/b     .      .     .     .
 """
+
+
+# --- several enforcers and their leader election ----------------------------------------
+
+LEASE_NAMESPACE = "mnp-system"
+LEASE_NAME = "mnp-enforcer"
+_STATE_RESOURCES = "namespaces,network-attachment-definitions,pods,multi-networkpolicies"
+
+
+def total(samples: Samples, name: str) -> float:
+    """The sum of a metric over every label combination (0 when it does not exist yet)."""
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def lease_spec(kube: KubeControlPlane) -> dict[str, Any]:
+    """The spec of the enforcer's Lease ({} when there is none)."""
+    result = kube.kubectl(
+        "get", "lease", LEASE_NAME, "-n", LEASE_NAMESPACE, "-o", "json", check=False
+    )
+    if result.returncode != 0:
+        return {}
+    spec: dict[str, Any] = json.loads(result.stdout).get("spec") or {}
+    return spec
+
+
+def delete_lease(kube: KubeControlPlane) -> None:
+    kube.kubectl("delete", "lease", LEASE_NAME, "-n", LEASE_NAMESPACE, "--ignore-not-found")
+
+
+def proxied_kubeconfig(kubeconfig: Path, server: str, path: Path) -> Path:
+    """A copy of ``kubeconfig`` that reaches the API server at ``server`` (e.g. a proxy)."""
+    config = json.loads(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = server
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def cluster_state_objects(kube: KubeControlPlane) -> list[dict[str, Any]]:
+    """Everything the enforcer reads, as the API server holds it now."""
+    listed = json.loads(kube.kubectl("get", _STATE_RESOURCES, "-A", "-o", "json").stdout)
+    items: list[dict[str, Any]] = listed["items"]
+    return items
+
+
+@dataclass
+class EnforcerLab:
+    """A control plane and a lab OVN with the cluster's pods, and no enforcer yet: tests
+    start as many as they need (``enforcer``), each with its own name and log."""
+
+    kube: KubeControlPlane
+    ovn: OvnSandbox
+    dir: Path
+    kubeconfig: Path  # the mnp-enforcer ServiceAccount's
+    # "namespace/name" -> a pod with its address and switch port, not created yet.
+    spare_pods: dict[str, dict[str, Any]]
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        apply_objects(self.kube, *objects)
+
+    def kubectl(self, *args: str) -> str:
+        return self.kube.kubectl(*args).stdout
+
+    def enforcer(
+        self, name: str, *extra_args: str, kubeconfig: Path | None = None
+    ) -> EnforcerProcess:
+        return EnforcerProcess(
+            self.dir,
+            kubeconfig or self.kubeconfig,
+            self.ovn.nb_remote,
+            name=name,
+            extra_args=extra_args,
+        ).start()
+
+
+def start_enforcer_lab(
+    dir: Path, spare_pods: Sequence[dict[str, Any]] = ()
+) -> Iterator[EnforcerLab]:
+    """The objects of ``cluster_objects`` applied, with their switch ports; ``spare_pods``
+    get addresses and switch ports too but are not created (tests create and delete them)."""
+    kube = KubeControlPlane(dir / "kube", ensure_binaries(progress=sys.stderr)).start()
+    ovn: OvnSandbox | None = None
+    try:
+        kube.kubectl("apply", "-f", str(CONFIG_DIR / "crd"))
+        wait_established(
+            kube,
+            "network-attachment-definitions.k8s.cni.cncf.io",
+            "multi-networkpolicies.k8s.cni.cncf.io",
+        )
+        kubeconfig = enforcer_kubeconfig(kube)
+        ovn = OvnSandbox(dir / "ovn").start()
+        objects = fill_pod_networks(
+            [
+                *(namespace_object(ns) for ns in NAMESPACE_LABELS),
+                *(nad_object(ns) for ns in NAMESPACE_LABELS),
+                *(pod_object(key) for key in POD_LABELS),
+                *spare_pods,
+            ]
+        )
+        build_topology(ovn, snapshot_from_objects(objects))
+        wanted = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in spare_pods}
+        spare: dict[str, dict[str, Any]] = {}
+        created: list[dict[str, Any]] = []
+        for obj in objects:
+            key = f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+            if obj["kind"] == "Pod" and key in wanted:
+                spare[key] = obj
+            else:
+                created.append(obj)
+        apply_objects(kube, *created)
+        yield EnforcerLab(kube, ovn, dir, kubeconfig, spare)
+    finally:
+        if ovn is not None:
+            ovn.stop()
+        kube.stop()
