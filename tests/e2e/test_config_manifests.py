@@ -14,6 +14,8 @@ EXPECTED_OBJECTS = {
     ("CustomResourceDefinition", "multi-networkpolicies.k8s.cni.cncf.io"),
     ("Namespace", "mnp-system"),
     ("Issuer", "mnp-selfsigned"),
+    ("Certificate", "mnp-ca"),
+    ("Issuer", "mnp-ca"),
     ("Certificate", "mnp-webhook"),
     ("ServiceAccount", "mnp-webhook"),
     ("ClusterRole", "mnp-webhook"),
