@@ -17,8 +17,10 @@ import base64
 import json
 import socket
 import ssl
+import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ from tests.support.cert_manager import (
 )
 from tests.support.kubectl import apply_objects, create_namespace, rendered_config
 from tests.support.paths import REPO_ROOT
-from tests.support.secret_projection import SecretProjector, kubernetes_secret_reader
+from tests.support.secret_projection import SecretProjector, kubernetes_secret_reader, project
 from tests.support.webhook_process import WebhookProcess
 
 pytestmark = pytest.mark.e2e
@@ -63,26 +65,30 @@ PROJECTION_DELAY_S = 2.0
 _WAIT_S = 180.0
 _LOOP_MAX_REQUESTS = 100_000
 
-NAD: dict[str, Any] = {
-    "apiVersion": "k8s.cni.cncf.io/v1",
-    "kind": "NetworkAttachmentDefinition",
-    "metadata": {"name": "blue", "namespace": POLICY_NAMESPACE},
-    "spec": {
-        "config": json.dumps(
-            {
-                "cniVersion": "0.4.0",
-                "name": "blue-net",
-                "netAttachDefName": f"{POLICY_NAMESPACE}/blue",
-                "topology": "layer2",
-                "type": "ovn-k8s-cni-overlay",
-                "subnets": "192.168.100.0/24",
-            }
-        )
-    },
-}
+
+def _nad(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "blue", "namespace": namespace},
+        "spec": {
+            "config": json.dumps(
+                {
+                    "cniVersion": "0.4.0",
+                    "name": "blue-net",
+                    "netAttachDefName": f"{namespace}/blue",
+                    "topology": "layer2",
+                    "type": "ovn-k8s-cni-overlay",
+                    "subnets": "192.168.100.0/24",
+                }
+            )
+        },
+    }
 
 
-def _policy(name: str, port: int, end_port: int | None = None) -> dict[str, Any]:
+def _policy(
+    name: str, port: int, end_port: int | None = None, namespace: str = POLICY_NAMESPACE
+) -> dict[str, Any]:
     ports: dict[str, Any] = (
         {"port": port} if end_port is None else {"port": port, "endPort": end_port}
     )
@@ -91,7 +97,7 @@ def _policy(name: str, port: int, end_port: int | None = None) -> dict[str, Any]
         "kind": "MultiNetworkPolicy",
         "metadata": {
             "name": name,
-            "namespace": POLICY_NAMESPACE,
+            "namespace": namespace,
             "annotations": {"k8s.v1.cni.cncf.io/policy-for": "blue"},
         },
         "spec": {"podSelector": {}, "ingress": [{"ports": [ports]}]},
@@ -265,7 +271,7 @@ def _wait_webhook_called(sandbox: Sandbox) -> None:
         return f'admission webhook "{VALIDATING_WEBHOOK_NAME}" denied the request' in result.stderr
 
     _wait_bundles_injected(sandbox)
-    apply_objects(sandbox.kube, NAD)
+    apply_objects(sandbox.kube, _nad(POLICY_NAMESPACE))
     sandbox.cert_manager.wait_for(denied, "the API server to call the webhook", _WAIT_S)
 
 
@@ -435,6 +441,15 @@ def test_three_renewals_under_a_create_loop_fail_no_request(sandbox: Sandbox) ->
     secret = sandbox.secret(SERVING_SECRET)
     assert secret is not None
     assert x509.load_pem_x509_certificates(secret["ca.crt"]) == [ca]
+    assert sandbox.projector.versions == RENEWALS + 1
+    # Each rotation replaced the timestamped directory; the links survived every swap.
+    tls_dir = sandbox.projector.directory
+    [timestamped] = [p.name for p in tls_dir.iterdir() if p.name.startswith("..2")]
+    assert Path(tls_dir / "..data").readlink() == Path(timestamped)
+    assert sorted(p.name for p in tls_dir.iterdir()) == sorted(
+        [timestamped, "..data", "ca.crt", "tls.crt", "tls.key"]
+    )
+    assert (tls_dir / "tls.crt").read_bytes() == secret["tls.crt"]
     bundles_after = _wait_bundles_injected(sandbox)
     for installed, bundle in bundles_after.items():
         assert ca in bundle, installed
@@ -448,3 +463,170 @@ def _current_revision(sandbox: Sandbox) -> int:
     ).stdout
     revision: int = json.loads(out)["status"]["revision"]
     return revision
+
+
+# --- why the chain: a self-signed serving certificate renewed while the kubelet lags -------
+
+SELF_SIGNED_NAMESPACE = "cm-selfsigned"
+SELF_SIGNED_HOOK = f"selfsigned.{VALIDATING_WEBHOOK_NAME}"
+UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
+
+
+def _self_signed_objects() -> list[dict[str, Any]]:
+    """What config/ had before the chain: the serving certificate signs itself."""
+    namespace = SELF_SIGNED_NAMESPACE
+    return [
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": "selfsigned", "namespace": namespace},
+            "spec": {"selfSigned": {}},
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": "serving", "namespace": namespace},
+            "spec": {
+                "secretName": "serving",
+                "dnsNames": ["mnp-webhook.mnp-system.svc"],
+                "ipAddresses": ["127.0.0.1"],
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                "issuerRef": {"kind": "Issuer", "name": "selfsigned"},
+            },
+        },
+        _nad(namespace),
+    ]
+
+
+def _self_signed_config(kube: KubeControlPlane, name: str, port: int) -> dict[str, Any]:
+    """config/'s policy webhook, renamed and limited to SELF_SIGNED_NAMESPACE, injected from
+    the self-signed Certificate."""
+    [validating] = [
+        o for o in rendered_config(kube) if o["kind"] == "ValidatingWebhookConfiguration"
+    ]
+    hook = next(h for h in validating["webhooks"] if h["name"] == VALIDATING_WEBHOOK_NAME)
+    hook = {
+        **hook,
+        "name": SELF_SIGNED_HOOK,
+        "clientConfig": {"url": f"https://127.0.0.1:{port}/validate"},
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": SELF_SIGNED_NAMESPACE}
+        },
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {
+            "name": name,
+            "annotations": {"cert-manager.io/inject-ca-from": f"{SELF_SIGNED_NAMESPACE}/serving"},
+        },
+        "webhooks": [hook],
+    }
+
+
+def _validate_requests_served(webhook: WebhookProcess, ca_pem: bytes) -> float:
+    """The webhook's own count of /validate requests it answered (from /metrics)."""
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    url = f"https://127.0.0.1:{webhook.port}/metrics"
+    with urllib.request.urlopen(url, context=ctx, timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mnp_webhook_requests_total{") and "validate" in line
+    )
+
+
+def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The control for the renewal test above: with the serving certificate as its own CA,
+    a renewal replaces what the API server trusts. The new files are held back (a kubelet
+    that has not synced yet). With CAInjectorMerging off, requests fail until they arrive;
+    with it on, the caBundle keeps the old certificate next to the new one."""
+    kube = sandbox.kube
+    create_namespace(kube, SELF_SIGNED_NAMESPACE)
+    apply_objects(kube, *_self_signed_objects())
+    webhook: WebhookProcess | None = None
+    config_name = f"mnp-selfsigned-{'on' if sandbox.merging else 'off'}"
+    try:
+        sandbox.cert_manager.wait_for(
+            lambda: certificate_settled(kube, SELF_SIGNED_NAMESPACE, "serving", 1),
+            "the self-signed Certificate to be issued",
+            _WAIT_S,
+        )
+        read = kubernetes_secret_reader(
+            api_client(kube.kubeconfig), SELF_SIGNED_NAMESPACE, "serving"
+        )
+        first = read()
+        assert first is not None
+        project(tmp_path / "tls", first)
+        webhook = WebhookProcess(
+            [f"--cert-dir={tmp_path / 'tls'}", f"--kubeconfig={kube.kubeconfig}"],
+            tmp_path / "webhook.log",
+        )
+        apply_objects(kube, _self_signed_config(kube, config_name, webhook.port))
+        valid = json.dumps(_policy("allow", 8080, namespace=SELF_SIGNED_NAMESPACE))
+
+        def create() -> subprocess.CompletedProcess[str]:
+            return kube.kubectl("create", "--dry-run=server", "-f", "-", input=valid, check=False)
+
+        def called_and_allowed() -> bool:
+            try:
+                before = _validate_requests_served(webhook, first["ca.crt"])
+                allowed = create().returncode == 0
+                return allowed and _validate_requests_served(webhook, first["ca.crt"]) > before
+            except OSError:  # not listening yet
+                return False
+
+        sandbox.cert_manager.wait_for(
+            called_and_allowed, "the self-signed webhook to be called", _WAIT_S
+        )
+        old_ca = x509.load_pem_x509_certificate(first["ca.crt"])
+
+        trigger_renewal(kube, SELF_SIGNED_NAMESPACE, "serving")
+        sandbox.cert_manager.wait_for(
+            lambda: certificate_settled(kube, SELF_SIGNED_NAMESPACE, "serving", 2),
+            "the self-signed Certificate at revision 2",
+            _WAIT_S,
+        )
+        renewed = read()
+        assert renewed is not None
+        new_ca = x509.load_pem_x509_certificate(renewed["ca.crt"])
+        assert new_ca != old_ca
+        expected_bundle = [old_ca, new_ca] if sandbox.merging else [new_ca]
+        sandbox.cert_manager.wait_for(
+            lambda: (
+                sandbox.ca_bundle("ValidatingWebhookConfiguration", config_name) == expected_bundle
+            ),
+            f"the caBundle to become {len(expected_bundle)} certificate(s)",
+            _WAIT_S,
+        )
+        if sandbox.merging:
+            results = [create() for _ in range(5)]
+            assert [r.stderr for r in results if r.returncode != 0] == []
+        else:
+            # The API server trusts only the new certificate; the webhook still serves the old.
+            def rejected_by_tls() -> bool:
+                result = create()
+                return result.returncode != 0 and UNKNOWN_AUTHORITY in result.stderr
+
+            sandbox.cert_manager.wait_for(rejected_by_tls, "a write to fail on TLS", _WAIT_S)
+            failure = create()
+            assert f'failed calling webhook "{SELF_SIGNED_HOOK}"' in failure.stderr
+
+        project(tmp_path / "tls", renewed)
+        sandbox.cert_manager.wait_for(
+            lambda: create().returncode == 0, "writes to succeed with the new files", _WAIT_S
+        )
+    finally:
+        kube.kubectl(
+            "delete", "--ignore-not-found", f"validatingwebhookconfiguration/{config_name}"
+        )
+        if webhook is not None:
+            webhook.stop()
+        kube.kubectl(
+            "delete", "-n", SELF_SIGNED_NAMESPACE, "--ignore-not-found", "--all",
+            "certificates.cert-manager.io,certificaterequests.cert-manager.io,"
+            "issuers.cert-manager.io,secrets",
+        )  # fmt: skip
