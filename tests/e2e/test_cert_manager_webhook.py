@@ -46,7 +46,12 @@ from tests.support.cert_manager import (
 )
 from tests.support.kubectl import apply_objects, create_namespace, rendered_config
 from tests.support.paths import REPO_ROOT
-from tests.support.secret_projection import SecretProjector, kubernetes_secret_reader, project
+from tests.support.secret_projection import (
+    SecretProjector,
+    SecretReader,
+    kubernetes_secret_reader,
+    project,
+)
 from tests.support.webhook_process import WebhookProcess
 
 pytestmark = pytest.mark.e2e
@@ -537,26 +542,60 @@ def _validate_requests_served(webhook: WebhookProcess, ca_pem: bytes) -> float:
     )
 
 
-def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
-    """The control for the renewal test above: with the serving certificate as its own CA,
-    a renewal replaces what the API server trusts. The new files are held back (a kubelet
-    that has not synced yet). With CAInjectorMerging off, requests fail until they arrive;
-    with it on, the caBundle keeps the old certificate next to the new one."""
+@dataclass
+class SelfSignedWebhook:
+    """A second ``mnp webhook`` serving a self-signed Certificate's Secret, projected by hand."""
+
+    sandbox: Sandbox
+    webhook: WebhookProcess
+    config_name: str
+    tls_dir: Path
+    read_secret: SecretReader
+
+    def create(self) -> subprocess.CompletedProcess[str]:
+        """A server-side dry-run create of a valid policy that this webhook validates."""
+        valid = json.dumps(_policy("allow", 8080, namespace=SELF_SIGNED_NAMESPACE))
+        return self.sandbox.kube.kubectl(
+            "create", "--dry-run=server", "-f", "-", input=valid, check=False
+        )
+
+    def issued(self, revision: int) -> dict[str, bytes]:
+        self.sandbox.cert_manager.wait_for(
+            lambda: certificate_settled(
+                self.sandbox.kube, SELF_SIGNED_NAMESPACE, "serving", revision
+            ),
+            f"the self-signed Certificate at revision {revision}",
+            _WAIT_S,
+        )
+        secret = self.read_secret()
+        assert secret is not None
+        return dict(secret)
+
+    def called_and_allowed(self, ca_pem: bytes) -> bool:
+        try:
+            before = _validate_requests_served(self.webhook, ca_pem)
+            allowed = self.create().returncode == 0
+            return allowed and _validate_requests_served(self.webhook, ca_pem) > before
+        except OSError:  # not listening yet
+            return False
+
+    def bundle(self) -> list[x509.Certificate] | None:
+        return self.sandbox.ca_bundle("ValidatingWebhookConfiguration", self.config_name)
+
+
+@pytest.fixture
+def self_signed_webhook(sandbox: Sandbox, tmp_path: Path) -> Iterator[SelfSignedWebhook]:
     kube = sandbox.kube
     create_namespace(kube, SELF_SIGNED_NAMESPACE)
     apply_objects(kube, *_self_signed_objects())
-    webhook: WebhookProcess | None = None
     config_name = f"mnp-selfsigned-{'on' if sandbox.merging else 'off'}"
+    read = kubernetes_secret_reader(api_client(kube.kubeconfig), SELF_SIGNED_NAMESPACE, "serving")
+    webhook: WebhookProcess | None = None
     try:
         sandbox.cert_manager.wait_for(
             lambda: certificate_settled(kube, SELF_SIGNED_NAMESPACE, "serving", 1),
             "the self-signed Certificate to be issued",
             _WAIT_S,
-        )
-        read = kubernetes_secret_reader(
-            api_client(kube.kubeconfig), SELF_SIGNED_NAMESPACE, "serving"
         )
         first = read()
         assert first is not None
@@ -566,59 +605,7 @@ def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(
             tmp_path / "webhook.log",
         )
         apply_objects(kube, _self_signed_config(kube, config_name, webhook.port))
-        valid = json.dumps(_policy("allow", 8080, namespace=SELF_SIGNED_NAMESPACE))
-
-        def create() -> subprocess.CompletedProcess[str]:
-            return kube.kubectl("create", "--dry-run=server", "-f", "-", input=valid, check=False)
-
-        def called_and_allowed() -> bool:
-            try:
-                before = _validate_requests_served(webhook, first["ca.crt"])
-                allowed = create().returncode == 0
-                return allowed and _validate_requests_served(webhook, first["ca.crt"]) > before
-            except OSError:  # not listening yet
-                return False
-
-        sandbox.cert_manager.wait_for(
-            called_and_allowed, "the self-signed webhook to be called", _WAIT_S
-        )
-        old_ca = x509.load_pem_x509_certificate(first["ca.crt"])
-
-        trigger_renewal(kube, SELF_SIGNED_NAMESPACE, "serving")
-        sandbox.cert_manager.wait_for(
-            lambda: certificate_settled(kube, SELF_SIGNED_NAMESPACE, "serving", 2),
-            "the self-signed Certificate at revision 2",
-            _WAIT_S,
-        )
-        renewed = read()
-        assert renewed is not None
-        new_ca = x509.load_pem_x509_certificate(renewed["ca.crt"])
-        assert new_ca != old_ca
-        expected_bundle = [old_ca, new_ca] if sandbox.merging else [new_ca]
-        sandbox.cert_manager.wait_for(
-            lambda: (
-                sandbox.ca_bundle("ValidatingWebhookConfiguration", config_name) == expected_bundle
-            ),
-            f"the caBundle to become {len(expected_bundle)} certificate(s)",
-            _WAIT_S,
-        )
-        if sandbox.merging:
-            results = [create() for _ in range(5)]
-            assert [r.stderr for r in results if r.returncode != 0] == []
-        else:
-            # The API server trusts only the new certificate; the webhook still serves the old.
-            def rejected_by_tls() -> bool:
-                result = create()
-                return result.returncode != 0 and UNKNOWN_AUTHORITY in result.stderr
-
-            sandbox.cert_manager.wait_for(rejected_by_tls, "a write to fail on TLS", _WAIT_S)
-            failure = create()
-            assert f'failed calling webhook "{SELF_SIGNED_HOOK}"' in failure.stderr
-
-        project(tmp_path / "tls", renewed)
-        sandbox.cert_manager.wait_for(
-            lambda: create().returncode == 0, "writes to succeed with the new files", _WAIT_S
-        )
+        yield SelfSignedWebhook(sandbox, webhook, config_name, tmp_path / "tls", read)
     finally:
         kube.kubectl(
             "delete", "--ignore-not-found", f"validatingwebhookconfiguration/{config_name}"
@@ -630,3 +617,38 @@ def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(
             "certificates.cert-manager.io,certificaterequests.cert-manager.io,"
             "issuers.cert-manager.io,secrets",
         )  # fmt: skip
+
+
+def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(
+    self_signed_webhook: SelfSignedWebhook,
+) -> None:
+    """The control for the renewal test above: with the serving certificate as its own CA,
+    a renewal replaces what the API server trusts. The new files are held back (a kubelet
+    that has not synced yet). With CAInjectorMerging off, writes fail until they arrive;
+    with it on, the caBundle keeps the old certificate next to the new one."""
+    hook = self_signed_webhook
+    wait_for = hook.sandbox.cert_manager.wait_for
+    first = hook.issued(1)
+    old_ca = x509.load_pem_x509_certificate(first["ca.crt"])
+    wait_for(lambda: hook.called_and_allowed(first["ca.crt"]), "the webhook to be called", _WAIT_S)
+
+    trigger_renewal(hook.sandbox.kube, SELF_SIGNED_NAMESPACE, "serving")
+    renewed = hook.issued(2)
+    new_ca = x509.load_pem_x509_certificate(renewed["ca.crt"])
+    assert new_ca != old_ca
+    expected_bundle = [old_ca, new_ca] if hook.sandbox.merging else [new_ca]
+    wait_for(lambda: hook.bundle() == expected_bundle, "the renewed caBundle", _WAIT_S)
+    if hook.sandbox.merging:
+        results = [hook.create() for _ in range(5)]
+        assert [r.stderr for r in results if r.returncode != 0] == []
+    else:
+        # The API server trusts only the new certificate; the webhook still serves the old.
+        def rejected_by_tls() -> bool:
+            result = hook.create()
+            return result.returncode != 0 and UNKNOWN_AUTHORITY in result.stderr
+
+        wait_for(rejected_by_tls, "a write to fail on TLS", _WAIT_S)
+        assert f'failed calling webhook "{SELF_SIGNED_HOOK}"' in hook.create().stderr
+
+    project(hook.tls_dir, renewed)
+    wait_for(lambda: hook.create().returncode == 0, "writes to pass with the new files", _WAIT_S)
