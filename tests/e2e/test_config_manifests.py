@@ -14,6 +14,8 @@ EXPECTED_OBJECTS = {
     ("CustomResourceDefinition", "multi-networkpolicies.k8s.cni.cncf.io"),
     ("Namespace", "mnp-system"),
     ("Issuer", "mnp-selfsigned"),
+    ("Certificate", "mnp-ca"),
+    ("Issuer", "mnp-ca"),
     ("Certificate", "mnp-webhook"),
     ("ServiceAccount", "mnp-webhook"),
     ("ClusterRole", "mnp-webhook"),
@@ -87,6 +89,26 @@ def test_webhook_configurations_match_the_admission_contract(kube: KubeControlPl
         assert config["metadata"]["annotations"] == {
             "cert-manager.io/inject-ca-from": "mnp-system/mnp-webhook"
         }
+
+
+def test_the_serving_certificate_is_signed_by_a_ca_that_renewals_keep(
+    kube: KubeControlPlane,
+) -> None:
+    objects = rendered_config(kube)
+    certificates = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Certificate"}
+    issuers = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "Issuer"}
+    serving = certificates["mnp-webhook"]
+    assert serving["secretName"] == "mnp-webhook-tls"
+    assert serving["privateKey"]["rotationPolicy"] == "Always"
+    # The serving Certificate's Issuer is a CA Issuer over the Secret of an isCA Certificate,
+    # and that one is self-signed: renewing the serving certificate keeps ca.crt.
+    ca_issuer = issuers[serving["issuerRef"]["name"]]
+    [ca] = [c for c in certificates.values() if c["secretName"] == ca_issuer["ca"]["secretName"]]
+    assert ca["isCA"] is True
+    assert issuers[ca["issuerRef"]["name"]] == {"selfSigned": {}}
+    assert not serving.get("isCA")
+    # inject-ca-from names the serving Certificate (asserted above), whose ca.crt is the CA.
+    assert "selfSigned" not in ca_issuer
 
 
 def test_deployments_run_non_root_with_a_read_only_root(kube: KubeControlPlane) -> None:

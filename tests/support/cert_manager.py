@@ -9,7 +9,9 @@ reported with the tail of its log, whatever step was waiting on it.
 from __future__ import annotations
 
 import collections
+import copy
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -17,8 +19,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from enforcer.lab.kube import KubeControlPlane
 from enforcer.lab.processes import log_tail
@@ -130,12 +133,16 @@ class CertManager:
         *,
         cluster_resource_namespace: str = "kube-system",
         feature_gates: str = "",
+        cainjector_feature_gates: str = "",
     ) -> None:
         self.kube = kube
         self.dir = Path(dir).resolve()
         self.binaries = binaries
         self.cluster_resource_namespace = cluster_resource_namespace
         self.feature_gates = feature_gates
+        # cainjector's gates (CAInjectorMerging) are unknown to the controller, which
+        # refuses them, so they are passed to cainjector alone.
+        self.cainjector_feature_gates = cainjector_feature_gates
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def log_file(self, name: str) -> Path:
@@ -161,7 +168,13 @@ class CertManager:
                     f"--cluster-resource-namespace={self.cluster_resource_namespace}",
                 ],
             )
-            self._spawn(CAINJECTOR, [str(self.binaries.cainjector), *common])
+            cainjector_gates = ",".join(
+                gates for gates in (self.feature_gates, self.cainjector_feature_gates) if gates
+            )
+            cainjector_args = [f"--kubeconfig={self.kube.kubeconfig}", "--leader-elect=false"]
+            if cainjector_gates:
+                cainjector_args.append(f"--feature-gates={cainjector_gates}")
+            self._spawn(CAINJECTOR, [str(self.binaries.cainjector), *cainjector_args])
             for name, marker in _STARTED_MARKERS.items():
                 self.wait_for(
                     functools.partial(self._logged, name, marker),
@@ -241,3 +254,55 @@ class CertManager:
             raise CertManagerError(f"cannot start {name} ({argv[0]}): {e}") from e
         finally:
             log.close()
+
+
+# --- config/'s cert-manager objects in a loopback sandbox ---------------------------------
+
+CERT_MANAGER_KINDS = ("Issuer", "Certificate")
+LOOPBACK_IP = "127.0.0.1"
+
+
+def loopback_issuance(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """config/'s Issuers and Certificates, changed only where a loopback sandbox must be:
+    every non-CA Certificate also names ``127.0.0.1``, the address the API server dials."""
+    selected = [copy.deepcopy(o) for o in objects if o.get("kind") in CERT_MANAGER_KINDS]
+    for obj in selected:
+        spec = obj["spec"]
+        if obj["kind"] == "Certificate" and not spec.get("isCA"):
+            spec["ipAddresses"] = [*spec.get("ipAddresses", []), LOOPBACK_IP]
+    return selected
+
+
+def trigger_renewal(kube: KubeControlPlane, namespace: str, name: str) -> None:
+    """Renew a Certificate now, as ``cmctl renew`` does: an ``Issuing=True`` condition with
+    reason ``ManuallyTriggered``, added through the status subresource."""
+    issuing = {
+        "type": "Issuing",
+        "status": "True",
+        "reason": "ManuallyTriggered",
+        "message": "Certificate re-issuance manually triggered",
+        "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    patch = [{"op": "add", "path": "/status/conditions/-", "value": issuing}]
+    kube.kubectl(
+        "patch", "certificate", name, "-n", namespace,
+        "--subresource=status", "--type=json", f"--patch={json.dumps(patch)}",
+    )  # fmt: skip
+
+
+def certificate_settled(
+    kube: KubeControlPlane, namespace: str, name: str, revision: int
+) -> dict[str, Any] | None:
+    """The Certificate when it is Ready at ``revision`` with no issuance in progress."""
+    result = kube.kubectl("get", "certificate", name, "-n", namespace, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    cert: dict[str, Any] = json.loads(result.stdout)
+    status = cert.get("status", {})
+    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    settled = (
+        conditions.get("Ready") == "True"
+        and "Issuing" not in conditions
+        and status.get("revision") == revision
+    )
+    return cert if settled else None
