@@ -12,6 +12,7 @@ from types import FrameType
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
 from enforcer.metrics import EnforcerMetrics
+from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
     OvsdbError,
@@ -148,7 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         events = PolicyEvents(kube_event_sink(core, source.policy_uid))
     else:
         events = PolicyEvents(log_sink)
-    reconciler = Reconciler(target, [metrics.observe, events.observe])
+    replica = None
+    if not args.once:
+        # A monitor-fed copy of the NB: reconciles read nothing from the server, and a
+        # change to an owned row (drift) triggers one.
+        replica = NbReplica(target.remote, target.ssl, target.timeout, source.changed.set)
+    reconciler = Reconciler(target, [metrics.observe, events.observe], replica)
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     try:
@@ -175,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if replica is not None:
+        replica.start()
     try:
         run_loop(
             source.snapshot,
@@ -186,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.retry,
         )
     finally:
+        if replica is not None:
+            replica.stop()
         source.stop()
     return 0
 

@@ -1,6 +1,9 @@
-"""One reconcile: snapshot -> compile -> read owned NB rows -> diff -> at most one transaction.
+"""One reconcile: snapshot -> compile -> owned NB rows -> diff -> at most one transaction.
 
-Also the loop that reconciles whenever a source reports a change, debounced.
+``reconcile`` reads the owned rows over a fresh connection (``mnp enforcer --once``);
+``Reconciler`` with an ``NbReplica`` plans against the live replica instead, so a reconcile
+that changes nothing reads nothing from the server and writes nothing. Also the loop that
+reconciles whenever a source (or the replica, on drift) reports a change, debounced.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
 from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
     NB_DB,
@@ -25,7 +29,14 @@ from enforcer.ovsdb import (
 )
 from mnp.model import Snapshot
 
-__all__ = ["NbTarget", "ReconcileResult", "Reconciler", "reconcile", "run_loop"]
+__all__ = [
+    "NbTarget",
+    "ReconcileResult",
+    "Reconciler",
+    "reconcile",
+    "reconcile_against",
+    "run_loop",
+]
 
 log = logging.getLogger("mnp.enforcer")
 
@@ -103,16 +114,79 @@ def reconcile(
 Observer = Callable[[ReconcileResult, float], None]
 
 
-class Reconciler:
-    """``reconcile`` plus observers (metrics, events) told about each result and its duration."""
+def reconcile_against(
+    replica: NbReplica,
+    desired: DesiredState,
+    *,
+    before_write: Callable[[], None] | None = None,
+) -> ReconcileResult:
+    """Plan from the replica and write one transaction guarded by the replica's row versions.
 
-    def __init__(self, target: NbTarget, observers: list[Observer] | None = None) -> None:
+    When another writer got in first (the guard fails, nothing is written), wait for the
+    monitor to deliver that change and plan again; a lost connection waits for the replica's
+    resync. Up to ``ATTEMPTS`` plans."""
+    for attempt in range(1, ATTEMPTS + 1):
+        view = replica.view()
+        p = plan(desired, view.state)
+        replica.watch_ports(p.result.missing_ports)
+        if not p.ops:
+            return p.result
+        if before_write is not None:
+            before_write()
+        try:
+            replica.transact(view.guard() + p.ops)
+        except OvsdbConflictError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s; replanning (attempt %d of %d)", e, attempt + 1, ATTEMPTS)
+            replica.wait_past(view.generation, replica.timeout)
+            continue
+        except OvsdbConnectionError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning(
+                "lost the NB connection mid-reconcile (%s); replanning once the replica is "
+                "back (attempt %d of %d)",
+                e,
+                attempt + 1,
+                ATTEMPTS,
+            )
+            continue
+        p.result.transacted = True
+        log.debug("reconciled against %s", replica.connected_to)
+        return p.result
+    raise AssertionError("unreachable")
+
+
+class Reconciler:
+    """``reconcile`` plus observers (metrics, events) told about each result and its duration.
+
+    With a ``replica`` it plans against it, and compiles only when the snapshot changed (a
+    reconcile caused by drift, or by the replica's own echo of a write, replans the last
+    compile)."""
+
+    def __init__(
+        self,
+        target: NbTarget,
+        observers: list[Observer] | None = None,
+        replica: NbReplica | None = None,
+    ) -> None:
         self.target = target
         self.observers = list(observers or [])
+        self.replica = replica
+        self._compiled: tuple[Snapshot, DesiredState] | None = None
+
+    def _desired(self, snapshot: Snapshot) -> DesiredState:
+        if self._compiled is None or self._compiled[0] != snapshot:
+            self._compiled = (snapshot, compile(snapshot))
+        return self._compiled[1]
 
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
-        result = reconcile(self.target, snapshot)
+        if self.replica is None:
+            result = reconcile(self.target, snapshot)
+        else:
+            result = reconcile_against(self.replica, self._desired(snapshot))
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:
@@ -142,8 +216,8 @@ def run_loop(
     """Reconcile now, then after every change (waiting ``debounce`` for the burst to end),
     and every ``resync`` seconds to repair drift. A failure (the NB down, a cluster without
     leader, a bad snapshot) is logged and retried after ``retry`` seconds, doubling up to
-    ``max_retry`` while it keeps failing; each reconcile opens a fresh connection, so a NB
-    that comes back is picked up by the next attempt.
+    ``max_retry`` while it keeps failing; a NB that comes back is picked up by the next
+    attempt (the replica reconnects on its own; without one, each reconcile connects).
 
     Pods whose switch ports are not in the NB yet (OVN-Kubernetes annotates a pod before it
     creates the port, and no event tells us when the port appears) are looked for again
