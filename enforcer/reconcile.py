@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
@@ -125,12 +126,19 @@ def reconcile_against(
     When another writer got in first (the guard fails, nothing is written), wait for the
     monitor to deliver that change and plan again; a lost connection waits for the replica's
     resync. Up to ``ATTEMPTS`` plans."""
+    return _plan_and_write(replica, desired, before_write)[0]
+
+
+def _plan_and_write(
+    replica: NbReplica, desired: DesiredState, before_write: Callable[[], None] | None
+) -> tuple[ReconcileResult, int]:
+    """``reconcile_against``, also giving the replica generation the last plan saw."""
     for attempt in range(1, ATTEMPTS + 1):
         view = replica.view()
         p = plan(desired, view.state)
         replica.watch_ports(p.result.missing_ports)
         if not p.ops:
-            return p.result
+            return p.result, view.generation
         if before_write is not None:
             before_write()
         try:
@@ -154,7 +162,7 @@ def reconcile_against(
             continue
         p.result.transacted = True
         log.debug("reconciled against %s", replica.connected_to)
-        return p.result
+        return p.result, view.generation
     raise AssertionError("unreachable")
 
 
@@ -163,7 +171,8 @@ class Reconciler:
 
     With a ``replica`` it plans against it, and compiles only when the snapshot changed (a
     reconcile caused by drift, or by the replica's own echo of a write, replans the last
-    compile)."""
+    compile). A plan is a pure function of the compile and the replica: when neither
+    changed since a plan that wrote nothing, the answer is known without planning."""
 
     def __init__(
         self,
@@ -175,18 +184,27 @@ class Reconciler:
         self.observers = list(observers or [])
         self.replica = replica
         self._compiled: tuple[Snapshot, DesiredState] | None = None
+        self._clean: tuple[DesiredState, int, ReconcileResult] | None = None
 
     def _desired(self, snapshot: Snapshot) -> DesiredState:
         if self._compiled is None or self._compiled[0] != snapshot:
             self._compiled = (snapshot, compile(snapshot))
         return self._compiled[1]
 
+    def _against_replica(self, replica: NbReplica, desired: DesiredState) -> ReconcileResult:
+        clean = self._clean
+        if clean is not None and clean[0] is desired and clean[1] == replica.generation:
+            return replace(clean[2], counts=Counter())
+        result, generation = _plan_and_write(replica, desired, None)
+        self._clean = None if result.transacted else (desired, generation, result)
+        return result
+
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
         if self.replica is None:
             result = reconcile(self.target, snapshot)
         else:
-            result = reconcile_against(self.replica, self._desired(snapshot))
+            result = self._against_replica(self.replica, self._desired(snapshot))
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:
