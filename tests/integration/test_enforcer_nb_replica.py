@@ -17,10 +17,11 @@ import pytest
 from enforcer.compile import compile
 from enforcer.diff import NbState, read_state
 from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.ovsdb_cluster import NbCluster
+from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb
 from enforcer.nb_replica import NbReplica, apply_row_diff
-from enforcer.ovsdb import OvsdbConflictError, connect
+from enforcer.ovsdb import OvsdbConflictError, SslFiles, connect
 from enforcer.reconcile import ATTEMPTS, reconcile_against
+from tests.support.certs import CertificateAuthority
 from tests.support.ovn_enforcement import (
     expected_keys,
     find,
@@ -29,6 +30,7 @@ from tests.support.ovn_enforcement import (
     nb_owned_keys,
     owned_keys,
     snapshot_of,
+    synthetic_objects,
 )
 
 _CEILING_S = 30.0  # for polling only
@@ -218,3 +220,31 @@ def test_replica_follows_the_raft_leader_and_resumes_from_its_last_transaction(
             assert reconcile_against(replica, compile(snapshot_of(fewest))).transacted
             survivors = ",".join(cluster.remote_of(i) for i in range(3) if i != leader)
             assert nb_owned_keys(survivors) == expected_keys(snapshot_of(fewest))
+
+
+def test_replica_over_tls_carries_a_large_load_and_its_updates(tmp_path: Path) -> None:
+    d = tmp_path / "pki"
+    d.mkdir()
+    ca = CertificateAuthority("nb CA")
+    ca.write(d / "ca.crt")
+    ca.issue_server(["127.0.0.1"]).write(d, "server.crt", "server.key")
+    ca.issue_client("mnp-enforcer").write(d, "client.crt", "client.key")
+    server = SslFiles(str(d / "server.key"), str(d / "server.crt"), str(d / "ca.crt"))
+    client = SslFiles(str(d / "client.key"), str(d / "client.crt"), str(d / "ca.crt"))
+    nbctl_tls = ["-p", client.private_key, "-c", client.certificate, "-C", client.ca_cert]
+    snap = snapshot_of(synthetic_objects(150, 600))  # replies of many TLS records
+    with (
+        StandaloneNb(tmp_path / "nb", "ssl", server) as nb,
+        NbReplica(nb.remote, client) as replica,
+    ):
+        first = reconcile_against(replica, compile(snap))
+        assert first.transacted and first.rows_written > 300
+        assert nb_owned_keys(nb.remote, *nbctl_tls) == expected_keys(snap)
+        eventually("our write seen", lambda: reconcile_against(replica, compile(snap)).ops == 0)
+
+        def agrees() -> bool:
+            with connect(nb.remote, client) as conn:
+                fresh = read_state(conn)
+            return comparable(replica.view().state) == comparable(fresh)
+
+        eventually("agreement over TLS", agrees)
