@@ -28,8 +28,8 @@ its last transaction id only on the member it left, and loads in full on another
 Why every switch port's ``name`` and not a condition on OVN-Kubernetes' ``k8s.ovn.org/network``
 external id: the enforcer finds ports by name, ports created without that id (the default
 network, other tools) would be invisible, and the name column of 5,000 ports costs 0.15 s
-once per connection (a third of the floor); its updates are sent only when a port is added, renamed or removed, not when the
-columns OVN-Kubernetes churns (``up``, ``addresses``) change.
+once per connection (a third of the floor); its updates are sent only when a port is added,
+renamed or removed, not when the columns OVN-Kubernetes churns (``up``, ``addresses``) change.
 
 One thread owns the socket: it reads, applies updates, answers probes, and sends the
 transactions other threads queue (``transact``), so TLS is never used from two threads.
@@ -336,9 +336,15 @@ class NbReplica:
 
     @property
     def generation(self) -> int:
-        """Bumped by every applied update and every resync."""
+        """Bumped by every applied update, every resync and every lost connection."""
         with self._cond:
             return self._generation
+
+    @property
+    def synced(self) -> bool:
+        """Whether the replica is a current copy (connected and loaded)."""
+        with self._cond:
+            return self._synced
 
     def view(self, timeout: float | None = None) -> ReplicaView:
         """The current state, waiting up to ``timeout`` (default: the I/O timeout) for a
@@ -416,6 +422,7 @@ class NbReplica:
         with self._cond:
             was_synced = self._synced
             self._synced = False
+            self._generation += 1
             self._error = error
             pending = [*self._outbox, *self._in_flight.values()]
             self._outbox.clear()
@@ -543,6 +550,7 @@ class NbReplica:
         log.info("moving the NB replica from follower %s to leader %s", current, candidate.remote)
         with self._cond:
             self._synced = False
+            self._generation += 1
         return candidate
 
     def _send_queued(self, conn: OvsdbConnection) -> None:

@@ -193,7 +193,12 @@ class Reconciler:
 
     def _against_replica(self, replica: NbReplica, desired: DesiredState) -> ReconcileResult:
         clean = self._clean
-        if clean is not None and clean[0] is desired and clean[1] == replica.generation:
+        if (
+            clean is not None
+            and clean[0] is desired
+            and clean[1] == replica.generation
+            and replica.synced
+        ):
             return replace(clean[2], counts=Counter())
         result, generation = _plan_and_write(replica, desired, None)
         self._clean = None if result.transacted else (desired, generation, result)
