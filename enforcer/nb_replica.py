@@ -407,7 +407,9 @@ class NbReplica:
                     self._sync(conn)
                     failures = 0
                     leader = self._serve(conn)
-                except OvsdbError as e:
+                except Exception as e:  # a bad message must not end the replica's thread
+                    if not isinstance(e, OvsdbError):
+                        log.exception("NB replica failed on %s; reconnecting", conn.remote)
                     failures += 1
                     self._lost(str(e), failures)
                     if failures > 1:
