@@ -18,7 +18,7 @@ from enforcer.compile import compile
 from enforcer.diff import NbState, read_state
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb
-from enforcer.nb_replica import NbReplica, apply_row_diff
+from enforcer.nb_replica import NbReplica, _ColumnKind, apply_row_diff
 from enforcer.ovsdb import OvsdbConflictError, SslFiles, connect
 from enforcer.reconcile import ATTEMPTS, reconcile_against
 from tests.support.certs import CertificateAuthority
@@ -68,8 +68,6 @@ def owned_uuids(ovn: OvnSandbox, table: str, *conditions: str) -> list[str]:
 
 
 def test_row_diffs_toggle_sets_and_update_maps() -> None:
-    from enforcer.nb_replica import _ColumnKind
-
     kinds = {
         "ports": _ColumnKind(is_set=True, is_map=False),
         "ids": _ColumnKind(is_set=True, is_map=True),
