@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHES = [
     ("Webhook: admission over TLS (wrk)", ["bench/bench_webhook.py"]),
     ("Enforcer: compile, diff and one OVSDB transaction", ["bench/bench_enforcer.py"]),
+    ("NB replica: `ovs.db.idl` or the project's own client", ["bench/bench_nb_client.py"]),
 ]
 
 INTRO = """\

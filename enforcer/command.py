@@ -18,6 +18,7 @@ from enforcer.leader import (
     candidate_identity,
 )
 from enforcer.metrics import EnforcerMetrics
+from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
     OvsdbError,
@@ -218,11 +219,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         events = PolicyEvents(kube_event_sink(core, source.policy_uid))
     else:
         events = PolicyEvents(log_sink)
+    replica = None
+    if not args.once:
+        # A monitor-fed copy of the NB: reconciles read nothing from the server, and a
+        # change to an owned row (drift) triggers one.
+        replica = NbReplica(target.remote, target.ssl, target.timeout, source.changed.set)
     if elector is not None:
         observers = [metrics.observe, _when_leading(elector, events.observe)]
-        reconciler = Reconciler(target, observers, before_write=elector.check_write)
+        reconciler = Reconciler(target, observers, replica, before_write=elector.check_write)
     else:
-        reconciler = Reconciler(target, [metrics.observe, events.observe])
+        reconciler = Reconciler(target, [metrics.observe, events.observe], replica)
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     try:
@@ -249,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if replica is not None:
+        replica.start()
     if elector is not None:
         elector.start()  # after the source's first sync: a replica campaigns once it is warm
     try:
@@ -264,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if elector is not None:
             elector.stop(release=True)  # the loop is done: no write can be in flight
+        if replica is not None:
+            replica.stop()
         source.stop()
     return 0
 

@@ -116,7 +116,7 @@ def _optional_json(value: str | None) -> list[Any]:
     return ovsdb_set([] if value is None else [value])
 
 
-def _address_set_from_nb(row: dict[str, Any]) -> AddressSetRow:
+def address_set_from_nb(row: dict[str, Any]) -> AddressSetRow:
     ids = _pairs(row.get("external_ids"))
     row_id = parse_address_set_id(dict(ids))
     addresses = {str(a) for a in set_values(row.get("addresses", ["set", []]))}
@@ -131,7 +131,7 @@ def _address_set_json(row: AddressSetRow) -> dict[str, Any]:
     }
 
 
-def _acl_from_nb(row: dict[str, Any]) -> AclRow:
+def acl_from_nb(row: dict[str, Any]) -> AclRow:
     ids = _pairs(row.get("external_ids"))
     return AclRow(
         name=_optional(row.get("name")),
@@ -165,7 +165,7 @@ def _acl_json(row: AclRow) -> dict[str, Any]:
     }
 
 
-def _port_group_from_nb(
+def port_group_from_nb(
     uuid: str, row: dict[str, Any], lsp_names: dict[str, str]
 ) -> NbRow[PortGroupRow]:
     """Ports read back as switch-port names, as compile writes them (a uuid with no port
@@ -189,31 +189,48 @@ def _port_group_json(
     }
 
 
-def _owned() -> list[Any]:
+def owned_condition() -> list[Any]:
+    """The condition selecting the rows mnp owns (one clause on a map column)."""
     return [["external_ids", "includes", ovsdb_map({OWNER: OWNER_VALUE})]]
+
+
+# What the enforcer reads of each table: owned rows only, and the switch ports' names.
+READ_COLUMNS: dict[str, list[str]] = {
+    PG: ["name", "ports", "acls", "external_ids"],
+    AS: _COLUMNS[AddressSetRow],
+    ACL: _COLUMNS[AclRow],
+    LSP: ["name"],
+}
+
+
+def read_queries() -> dict[str, tuple[list[Any], list[str]]]:
+    """Table -> (monitor condition, columns) of what ``plan`` needs."""
+    owned = owned_condition()
+    return {
+        PG: (owned, READ_COLUMNS[PG]),
+        AS: (owned, READ_COLUMNS[AS]),
+        ACL: (owned, READ_COLUMNS[ACL]),
+        LSP: ([True], READ_COLUMNS[LSP]),
+    }
 
 
 def read_state(conn: OvsdbConnection) -> NbState:
     """The rows mnp owns, and every switch port's name, without a transaction."""
-    dump = conn.dump(
-        NB_DB,
-        {
-            PG: (_owned(), ["name", "ports", "acls", "external_ids"]),
-            AS: (_owned(), _COLUMNS[AddressSetRow]),
-            ACL: (_owned(), _COLUMNS[AclRow]),
-            LSP: ([True], ["name"]),
-        },
-    )
+    return state_from_rows(conn.dump(NB_DB, read_queries()))
+
+
+def state_from_rows(rows: dict[str, dict[str, dict[str, Any]]]) -> NbState:
+    """An ``NbState`` from table -> uuid -> row (as monitored)."""
     state = NbState()
-    for uuid, row in dump[LSP].items():
+    for uuid, row in rows[LSP].items():
         state.lsp_uuids[str(row.get("name", ""))] = uuid
     lsp_names = {u: n for n, u in state.lsp_uuids.items()}
-    for uuid, row in dump[PG].items():
-        state.port_groups.append(_port_group_from_nb(uuid, row, lsp_names))
-    for uuid, row in dump[AS].items():
-        state.address_sets.append(NbRow(uuid, _address_set_from_nb(row)))
-    for uuid, row in dump[ACL].items():
-        state.acls[uuid] = NbRow(uuid, _acl_from_nb(row))
+    for uuid, row in rows[PG].items():
+        state.port_groups.append(port_group_from_nb(uuid, row, lsp_names))
+    for uuid, row in rows[AS].items():
+        state.address_sets.append(NbRow(uuid, address_set_from_nb(row)))
+    for uuid, row in rows[ACL].items():
+        state.acls[uuid] = NbRow(uuid, acl_from_nb(row))
     return state
 
 

@@ -19,10 +19,11 @@ import itertools
 import json
 import logging
 import os
+import select
 import socket
 import ssl as tls
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,6 +245,7 @@ class OvsdbConnection:
         self._ids = itertools.count(1)
         self._tracked: set[str] = set()
         self._reads: dict[str, _TableRead] = {}
+        self.last_received = time.monotonic()  # when bytes last arrived (inactivity probe)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -318,12 +320,50 @@ class OvsdbConnection:
             raise self._transport_error("receive", e) from None
         if not data:
             raise self._transport_error("receive", None)
+        self.last_received = time.monotonic()
         return self._utf8.decode(data)
+
+    # -- event-loop primitives (one thread owns the connection: enforcer.nb_replica) ---------
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def send_message(self, msg: dict[str, Any]) -> None:
+        self._send(msg)
+
+    def buffered_message(self) -> dict[str, Any] | None:
+        """A complete message already received, without touching the socket."""
+        msg = self._next_message()
+        if msg is not None:
+            self._answered = True
+        return msg
+
+    def wait_readable(self, timeout: float, wake: socket.socket | None = None) -> bool:
+        """Whether the connection has bytes to read within ``timeout`` seconds (TLS may hold
+        decrypted bytes the socket no longer shows); returns early when ``wake`` is readable."""
+        if isinstance(self._sock, tls.SSLSocket) and self._sock.pending():
+            return True
+        watched: list[socket.socket] = [self._sock] if wake is None else [self._sock, wake]
+        ready, _, _ = select.select(watched, [], [], timeout)
+        return self._sock in ready
+
+    def read_available(self) -> None:
+        """One receive into the buffer (after ``wait_readable``); raises if the peer is gone."""
+        self._buf += self._read_some()
 
     # -- RPC --------------------------------------------------------------------------------
 
-    def call(self, method: str, params: list[Any]) -> Any:
-        """Send a request and wait for its reply; answer ``echo`` probes meanwhile."""
+    def call(
+        self,
+        method: str,
+        params: list[Any],
+        notification: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        """Send a request and wait for its reply; answer ``echo`` probes meanwhile. Other
+        messages (monitor updates) go to ``notification``, or are dropped without one."""
         req_id = next(self._ids)
         self._send({"method": method, "params": params, "id": req_id})
         while True:
@@ -332,7 +372,9 @@ class OvsdbConnection:
                 self._send({"result": msg.get("params", []), "error": None, "id": msg.get("id")})
                 continue
             if msg.get("id") != req_id:
-                continue  # notifications (e.g. "update" of a monitor being cancelled)
+                if notification is not None:
+                    notification(msg)
+                continue
             if msg.get("error") is not None:
                 raise OvsdbError(f"{self.remote}: {method} failed: {msg['error']}")
             return msg.get("result")
@@ -340,28 +382,7 @@ class OvsdbConnection:
     def transact(self, db: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One transaction; every op's result is checked and the first error is raised
         (a failed ``wait`` as OvsdbConflictError: the transaction wrote nothing)."""
-        results = self.call("transact", [db, *ops])
-        if not isinstance(results, list):
-            raise OvsdbError(f"{self.remote}: transact returned {results!r:.200}")
-        for i, res in enumerate(results):
-            if isinstance(res, dict) and "error" in res and res["error"] is not None:
-                op = ops[i] if i < len(ops) else {"op": "commit"}
-                where = f"{op.get('op')} on {op.get('table', '-')}"
-                details = f": {res['details']}" if res.get("details") else ""
-                if op.get("op") == "wait" and res["error"] == "timed out":
-                    raise OvsdbConflictError(
-                        f"{self.remote}: {op.get('table')} rows changed between read and "
-                        "write (another writer); the transaction was aborted, nothing written"
-                    )
-                raise OvsdbError(
-                    f"{self.remote}: transaction failed at op {i} ({where}): "
-                    f"{res['error']}{details}"
-                )
-        if len(results) < len(ops):
-            raise OvsdbError(
-                f"{self.remote}: transaction returned {len(results)} of {len(ops)} results"
-            )
-        return results
+        return checked_results(self.remote, ops, self.call("transact", [db, *ops]))
 
     def select(
         self, db: str, table: str, where: list[Any], columns: list[str]
@@ -448,6 +469,29 @@ class OvsdbConnection:
             row.get("leader") is True,
             row.get("connected") is True,
         )
+
+
+def checked_results(remote: str, ops: list[dict[str, Any]], results: Any) -> list[dict[str, Any]]:
+    """A ``transact`` reply with every op's result checked; the first error is raised (a
+    failed ``wait`` as OvsdbConflictError: the transaction wrote nothing)."""
+    if not isinstance(results, list):
+        raise OvsdbError(f"{remote}: transact returned {results!r:.200}")
+    for i, res in enumerate(results):
+        if isinstance(res, dict) and "error" in res and res["error"] is not None:
+            op = ops[i] if i < len(ops) else {"op": "commit"}
+            where = f"{op.get('op')} on {op.get('table', '-')}"
+            details = f": {res['details']}" if res.get("details") else ""
+            if op.get("op") == "wait" and res["error"] == "timed out":
+                raise OvsdbConflictError(
+                    f"{remote}: {op.get('table')} rows changed between read and "
+                    "write (another writer); the transaction was aborted, nothing written"
+                )
+            raise OvsdbError(
+                f"{remote}: transaction failed at op {i} ({where}): {res['error']}{details}"
+            )
+    if len(results) < len(ops):
+        raise OvsdbError(f"{remote}: transaction returned {len(results)} of {len(ops)} results")
+    return results
 
 
 def _first_answer(

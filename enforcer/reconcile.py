@@ -1,6 +1,9 @@
-"""One reconcile: snapshot -> compile -> read owned NB rows -> diff -> at most one transaction.
+"""One reconcile: snapshot -> compile -> owned NB rows -> diff -> at most one transaction.
 
-Also the loop that reconciles whenever a source reports a change, debounced.
+``reconcile`` reads the owned rows over a fresh connection (``mnp enforcer --once``);
+``Reconciler`` with an ``NbReplica`` plans against the live replica instead, so a reconcile
+that changes nothing reads nothing from the server and writes nothing. Also the loop that
+reconciles whenever a source (or the replica, on drift) reports a change, debounced.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
 from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
     NB_DB,
@@ -25,7 +30,14 @@ from enforcer.ovsdb import (
 )
 from mnp.model import Snapshot
 
-__all__ = ["NbTarget", "ReconcileResult", "Reconciler", "reconcile", "run_loop"]
+__all__ = [
+    "NbTarget",
+    "ReconcileResult",
+    "Reconciler",
+    "reconcile",
+    "reconcile_against",
+    "run_loop",
+]
 
 log = logging.getLogger("mnp.enforcer")
 
@@ -103,23 +115,104 @@ def reconcile(
 Observer = Callable[[ReconcileResult, float], None]
 
 
+def reconcile_against(
+    replica: NbReplica,
+    desired: DesiredState,
+    *,
+    before_write: Callable[[], None] | None = None,
+) -> ReconcileResult:
+    """Plan from the replica and write one transaction guarded by the replica's row versions.
+
+    When another writer got in first (the guard fails, nothing is written), wait for the
+    monitor to deliver that change and plan again; a lost connection waits for the replica's
+    resync. Up to ``ATTEMPTS`` plans."""
+    return _plan_and_write(replica, desired, before_write)[0]
+
+
+def _plan_and_write(
+    replica: NbReplica, desired: DesiredState, before_write: Callable[[], None] | None
+) -> tuple[ReconcileResult, int]:
+    """``reconcile_against``, also giving the replica generation the last plan saw."""
+    for attempt in range(1, ATTEMPTS + 1):
+        view = replica.view()
+        p = plan(desired, view.state)
+        replica.watch_ports(p.result.missing_ports)
+        if not p.ops:
+            return p.result, view.generation
+        if before_write is not None:
+            before_write()
+        try:
+            replica.transact(view.guard() + p.ops)
+        except OvsdbConflictError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s; replanning (attempt %d of %d)", e, attempt + 1, ATTEMPTS)
+            replica.wait_past(view.generation, replica.timeout)
+            continue
+        except OvsdbConnectionError as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning(
+                "lost the NB connection mid-reconcile (%s); replanning once the replica is "
+                "back (attempt %d of %d)",
+                e,
+                attempt + 1,
+                ATTEMPTS,
+            )
+            continue
+        p.result.transacted = True
+        log.debug("reconciled against %s", replica.connected_to)
+        return p.result, view.generation
+    raise AssertionError("unreachable")
+
+
 class Reconciler:
-    """``reconcile`` plus observers (metrics, events) told about each result and its duration."""
+    """``reconcile`` plus observers (metrics, events) told about each result and its duration.
+
+    With a ``replica`` it plans against it, and compiles only when the snapshot changed (a
+    reconcile caused by drift, or by the replica's own echo of a write, replans the last
+    compile). A plan is a pure function of the compile and the replica: when neither
+    changed since a plan that wrote nothing, the answer is known without planning."""
 
     def __init__(
         self,
         target: NbTarget,
         observers: list[Observer] | None = None,
+        replica: NbReplica | None = None,
         before_write: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
         self.observers = list(observers or [])
+        self.replica = replica
         # The write gate (leader election): raises to withhold a write, right before transact.
         self.before_write = before_write
+        self._compiled: tuple[Snapshot, DesiredState] | None = None
+        self._clean: tuple[DesiredState, int, ReconcileResult] | None = None
+
+    def _desired(self, snapshot: Snapshot) -> DesiredState:
+        if self._compiled is None or self._compiled[0] != snapshot:
+            self._compiled = (snapshot, compile(snapshot))
+        return self._compiled[1]
+
+    def _against_replica(self, replica: NbReplica, desired: DesiredState) -> ReconcileResult:
+        clean = self._clean
+        if (
+            clean is not None
+            and clean[0] is desired
+            and clean[1] == replica.generation
+            and replica.synced
+        ):
+            return replace(clean[2], counts=Counter())
+        result, generation = _plan_and_write(replica, desired, self.before_write)
+        self._clean = None if result.transacted else (desired, generation, result)
+        return result
 
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
-        result = reconcile(self.target, snapshot, before_write=self.before_write)
+        if self.replica is None:
+            result = reconcile(self.target, snapshot, before_write=self.before_write)
+        else:
+            result = self._against_replica(self.replica, self._desired(snapshot))
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:
@@ -149,8 +242,8 @@ def run_loop(
     """Reconcile now, then after every change (waiting ``debounce`` for the burst to end),
     and every ``resync`` seconds to repair drift. A failure (the NB down, a cluster without
     leader, a bad snapshot) is logged and retried after ``retry`` seconds, doubling up to
-    ``max_retry`` while it keeps failing; each reconcile opens a fresh connection, so a NB
-    that comes back is picked up by the next attempt.
+    ``max_retry`` while it keeps failing; a NB that comes back is picked up by the next
+    attempt (the replica reconnects on its own; without one, each reconcile connects).
 
     Pods whose switch ports are not in the NB yet (OVN-Kubernetes annotates a pod before it
     creates the port, and no event tells us when the port appears) are looked for again
