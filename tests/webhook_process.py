@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from enforcer.lab.processes import free_port
+from mnp_lab.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 

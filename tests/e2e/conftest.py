@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import ensure_binaries
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import ensure_binaries
 from tests.e2e.kubeobjects import CONFIG_DIR, wait_established
 
 

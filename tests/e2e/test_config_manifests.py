@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
 from mnp.admission import MUTATING_WEBHOOK_NAME, NAD_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
+from mnp_lab.kube import KubeControlPlane
 from tests.e2e.kubeobjects import CONFIG_DIR, FIXTURES_DIR, rendered_config, wait_established
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import BUILD_SCRIPT, KubeBinaries, ensure_binaries
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import BUILD_SCRIPT, KubeBinaries, ensure_binaries
 from tests.e2e.kubeobjects import REPO_ROOT
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.e2e.kubeobjects import apply_objects, create_namespace, get_object
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.e2e.enforcer_cluster import (
     ALL_ALLOWED,
     EnforcerCluster,

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube_binaries import REPO_ROOT, ensure_binaries
-from enforcer.lab.kube_lab import KubeLab
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.kube_lab import KubeLab
+from tests.e2e.kubeobjects import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

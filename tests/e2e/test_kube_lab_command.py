@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube_binaries import REPO_ROOT, ensure_binaries
-from enforcer.lab.ovn import OvnSandbox, pid_alive
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.ovn import OvnSandbox, pid_alive
+from tests.e2e.kubeobjects import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

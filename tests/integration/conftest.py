@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from enforcer_support import REPO, lab, owned_keys, snapshot_of, synthetic_objects
 
 from enforcer.compile import compile
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 
 
 def test_sigkill_mid_reconcile_leaves_before_or_after_and_converges(

@@ -15,8 +15,8 @@ from enforcer_support import (
 )
 
 from enforcer.diff import ACL, AS, PG
-from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile
+from mnp_lab.ovn import OvnSandbox
 
 A, B, C = "virt-launcher-vma", "virt-launcher-vmb", "virt-launcher-vmc"
 

@@ -24,8 +24,8 @@ from enforcer_support import (
     write_manifests,
 )
 
-from enforcer.lab.ovsdb_cluster import StandaloneNb
 from mnp.ovn_names import lsp_name
+from mnp_lab.ovsdb_cluster import StandaloneNb
 
 # A ceiling for polling only (to fail instead of hanging); the loop normally reacts within
 # a fraction of a second.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from enforcer_support import REPO, find, lab, layer2_objects, snapshot_of
 
-from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile
+from mnp_lab.ovn import OvnSandbox
 
 OVNK_IDS = [
     'external_ids:"k8s.ovn.org/owner-type"=NetworkPolicy',

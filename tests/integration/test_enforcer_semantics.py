@@ -8,10 +8,10 @@ from typing import Any
 
 from enforcer_support import lab, observed_matrix, pod_manifest, snapshot_of
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.trace import trace_matrix
 from enforcer.reconcile import NbTarget, reconcile
-from mnp.connectivity import ProbePort
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.trace import trace_matrix
 
 
 def _policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:

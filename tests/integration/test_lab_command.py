@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import K8sObjects
 
-from enforcer.lab.command import main
-from enforcer.lab.ovn import OvnSandbox, pid_alive
+from mnp_lab.command import main
+from mnp_lab.ovn import OvnSandbox, pid_alive
 
 
 def write(path: Path, objects: list[dict[str, Any]]) -> str:

@@ -7,11 +7,11 @@ from typing import Any
 
 from conftest import K8sObjects
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.topology import build_topology
-from mnp.addressing import fill_pod_networks
 from mnp.model import Snapshot
 from mnp.snapshot import snapshot_from_objects
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.topology import build_topology
 
 
 def snapshot(objects: list[dict[str, Any]]) -> Snapshot:

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from mnp.addressing import fill_pod_networks
+from mnp_lab.addressing import fill_pod_networks
 
 ANNOTATION = "k8s.ovn.org/pod-networks"
 

@@ -3,7 +3,7 @@
 It watches pods, NADs and namespaces and, for every pod attached to an OVN NAD
 (``k8s.v1.cni.cncf.io/networks``):
 
-- gives it addresses with ``mnp.addressing.fill_pod_networks`` (deterministic; what a pod
+- gives it addresses with ``mnp_lab.addressing.fill_pod_networks`` (deterministic; what a pod
   already has is kept) and creates its logical switch port (and the NADs' switches) in the
   lab's OVN with ``build_topology``, *before* patching ``k8s.ovn.org/pod-networks`` on the
   pod, so whoever reacts to the annotation finds the port;
@@ -28,11 +28,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from enforcer.lab.ovn import OvnError, OvnSandbox
-from enforcer.lab.topology import build_topology
-from mnp.addressing import fill_pod_networks
 from mnp.model import MNP_KIND, POD_NETWORKS_ANNOTATION
 from mnp.snapshot import build_snapshot
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.ovn import OvnError, OvnSandbox
+from mnp_lab.topology import build_topology
 
 log = logging.getLogger("mnp.lab.pod-controller")
 

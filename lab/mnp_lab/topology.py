@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
-from mnp.addressing import mac_for, pod_node
 from mnp.model import OVN_CNI_TYPE, NadKey, Network, Snapshot
 from mnp.ovn_names import (
     NAD_EXTERNAL_ID,
@@ -28,6 +26,8 @@ from mnp.ovn_names import (
     switch_name,
     switch_to_router_port,
 )
+from mnp_lab.addressing import mac_for, pod_node
+from mnp_lab.ovn import OvnSandbox
 
 LAB_MARK = "mnp-lab"
 
