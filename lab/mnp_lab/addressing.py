@@ -1,17 +1,24 @@
-"""Deterministic pod addresses on secondary networks, standing in for OVN-Kubernetes' IPAM.
+"""Deterministic pod addresses on secondary networks: the lab's stand-in for OVN-Kubernetes' IPAM.
 
-The lab and the enforcer's files source both call ``fill_pod_networks`` on the same
-manifests, so both see the same ``k8s.ovn.org/pod-networks`` annotations.
+Only the sandbox assigns addresses: the lab's commands, its pod controller and the test
+harnesses call ``fill_pod_networks`` (a batch) or ``LabIpam`` (one pod at a time). The
+product's files source reads the ``k8s.ovn.org/pod-networks`` annotations as written.
+
+Work is proportional to the change: each subnet keeps a cursor (every address below it is
+taken, except those released back into a min-heap), so one pod's allocation looks at a
+constant number of addresses however many pods the network holds, and the result is still
+"the lowest free address", as a scan from the start would find.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import heapq
 import ipaddress
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mnp.model import OVN_CNI_TYPE, POD_NETWORKS_ANNOTATION, NadKey, Network, Pod
@@ -80,7 +87,7 @@ def _plan(network: Network, host_prefixes: Mapping[str, int]) -> _NetworkPlan:
 
 
 def layer3_node_subnet(cluster: IPNetwork, host_prefix: int, node_index: int) -> IPNetwork | None:
-    """The ``node_index``-th host subnet of ``cluster`` (nodes sorted by name)."""
+    """The ``node_index``-th host subnet of ``cluster`` (nodes numbered as first seen)."""
     size = 1 << (cluster.max_prefixlen - host_prefix)
     if node_index >= 1 << (host_prefix - cluster.prefixlen):
         return None
@@ -88,22 +95,67 @@ def layer3_node_subnet(cluster: IPNetwork, host_prefix: int, node_index: int) ->
     return ipaddress.ip_network((start, host_prefix))
 
 
-def _candidates(subnet: IPNetwork, excluded: tuple[IPNetwork, ...]) -> Iterator[IPAddress]:
-    """Host addresses in order, jumping over excluded blocks (which may be huge in IPv6)."""
-    first, last = int(subnet.network_address), int(subnet.broadcast_address)
-    if subnet.num_addresses > 2:
-        first += 1  # the network address (and the IPv4 broadcast, below) is never a host
-        if subnet.version == 4:
-            last -= 1
-    n = first
-    while n <= last:
-        ip = ipaddress.ip_address(n)
-        block = next((ex for ex in excluded if ex.version == ip.version and ip in ex), None)
-        if block is not None:
-            n = int(block.broadcast_address) + 1
-            continue
-        yield ip
-        n += 1
+@dataclass
+class _SubnetPool:
+    """Free host addresses of one subnet: a cursor over never-used ones, a heap of released
+    ones (all below the cursor), and the blocks never to hand out."""
+
+    subnet: IPNetwork
+    excluded: tuple[IPNetwork, ...]
+    reserved: frozenset[IPAddress]  # the layer3 gateway
+    cursor: int = 0
+    last: int = 0
+    released: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, subnet: IPNetwork, excluded: tuple[IPNetwork, ...], reserved: frozenset[IPAddress]
+    ) -> _SubnetPool:
+        first, last = int(subnet.network_address), int(subnet.broadcast_address)
+        if subnet.num_addresses > 2:
+            first += 1  # the network address (and the IPv4 broadcast, below) is never a host
+            if subnet.version == 4:
+                last -= 1
+        return cls(subnet, excluded, reserved, first, last)
+
+    def _excluded_block(self, ip: IPAddress) -> IPNetwork | None:
+        return next((ex for ex in self.excluded if ex.version == ip.version and ip in ex), None)
+
+    def take(self, used: set[IPAddress], examined: list[int]) -> IPAddress | None:
+        """The lowest free address (added to ``used``), or None when the subnet is full;
+        ``examined[0]`` counts the candidates looked at."""
+        while self.released:
+            examined[0] += 1
+            ip = ipaddress.ip_address(heapq.heappop(self.released))
+            if ip not in used:
+                used.add(ip)
+                return ip
+        while self.cursor <= self.last:
+            examined[0] += 1
+            ip = ipaddress.ip_address(self.cursor)
+            block = self._excluded_block(ip)
+            if block is not None:  # jump over it (IPv6 exclusions may be huge)
+                self.cursor = int(block.broadcast_address) + 1
+                continue
+            self.cursor += 1
+            if ip not in used and ip not in self.reserved:
+                used.add(ip)
+                return ip
+        return None
+
+    def give_back(self, ip: IPAddress) -> None:
+        below_cursor = ip in self.subnet and int(ip) < self.cursor
+        if below_cursor and ip not in self.reserved and self._excluded_block(ip) is None:
+            heapq.heappush(self.released, int(ip))
+
+
+@dataclass
+class _NetworkPool:
+    """What one network (possibly several NADs) has handed out."""
+
+    ips: set[IPAddress] = field(default_factory=set)
+    macs: set[str] = field(default_factory=set)
+    subnets: dict[IPNetwork, _SubnetPool] = field(default_factory=dict)
 
 
 def mac_for(ips: list[IPAddress], seed: str, used: set[str]) -> str:
@@ -121,6 +173,163 @@ def mac_for(ips: list[IPAddress], seed: str, used: set[str]) -> str:
         counter += 1
 
 
+class LabIpam:
+    """Addresses for pods attached to OVN NADs, one pod at a time, and their release.
+
+    ``reserve`` records what a pod already has; ``assign`` fills in what it lacks; ``release``
+    gives a gone pod's addresses back. Each costs work for that pod only. Layer3 nodes get
+    host subnets in the order ``add_nodes`` first sees them (sorted within one call), so a
+    node keeps its subnet when others join.
+    """
+
+    def __init__(
+        self, nad_objects: Iterable[Mapping[str, Any]], node_index: Mapping[str, int] = {}
+    ):
+        self.plans: dict[NadKey, _NetworkPlan] = {}
+        for obj in nad_objects:
+            network, _errors, _warnings = parse_nad(obj)
+            if network is not None and network.cni_type == OVN_CNI_TYPE:
+                self.plans[network.nad] = _plan(network, _host_prefixes(obj))
+        self.node_index: dict[str, int] = dict(node_index)
+        self._pools: dict[str, _NetworkPool] = {}
+        self.addresses_examined = 0  # candidates looked at by every allocation so far
+        self.pods_addressed = 0  # pods that got at least one new entry
+
+    @classmethod
+    def for_objects(
+        cls, objects: Iterable[Mapping[str, Any]], node_index: Mapping[str, int] = {}
+    ) -> LabIpam:
+        return cls(
+            (o for o in objects if o.get("kind") == "NetworkAttachmentDefinition"), node_index
+        )
+
+    def add_nodes(self, names: Iterable[str]) -> None:
+        for name in sorted(set(names) - set(self.node_index)):
+            self.node_index[name] = len(self.node_index)
+
+    def layer3_node(self, pod: Pod) -> str | None:
+        """The node whose host subnet the pod's layer3 attachments use, if it has any."""
+        layer3 = any(
+            k in self.plans and self.plans[k].network.topology == "layer3" for k in pod.networks
+        )
+        return pod_node(pod) if layer3 else None
+
+    def _pool(self, plan: _NetworkPlan) -> _NetworkPool:
+        return self._pools.setdefault(plan.network.name, _NetworkPool())
+
+    def reserve(self, pod: Pod) -> None:
+        for key, att in pod.attachments:
+            plan = self.plans.get(key)
+            if plan is not None:
+                pool = self._pool(plan)
+                pool.ips.update(ipaddress.ip_interface(ip).ip for ip in att.ips)
+                pool.macs.add(att.mac)
+
+    def release(self, pod: Pod) -> None:
+        for key, att in pod.attachments:
+            plan = self.plans.get(key)
+            if plan is None:
+                continue
+            pool = self._pool(plan)
+            pool.macs.discard(att.mac)
+            for cidr in att.ips:
+                ip = ipaddress.ip_interface(cidr).ip
+                pool.ips.discard(ip)
+                for subnet_pool in pool.subnets.values():
+                    subnet_pool.give_back(ip)
+
+    def assign(self, obj: dict[str, Any], pod: Pod) -> dict[str, Any]:
+        """``obj`` with a pod-networks entry for every OVN NAD it attaches to and lacks (a
+        copy; ``obj`` itself when nothing is missing or its annotation is unreadable)."""
+        missing = [
+            k for k in dict.fromkeys(pod.networks) if k in self.plans and not pod.attachment(k)
+        ]
+        if not missing:
+            return obj
+        annotations = obj.get("metadata", {}).get("annotations") or {}
+        try:
+            current = json.loads(annotations.get(POD_NETWORKS_ANNOTATION) or "{}")
+        except ValueError:
+            return obj  # parse_pod reports the broken annotation; do not overwrite it
+        if not isinstance(current, dict):
+            return obj
+        for key in missing:
+            current[str(key)] = self._allocate(self.plans[key], pod)
+        self.pods_addressed += 1
+        out = copy.deepcopy(obj)
+        meta = out.setdefault("metadata", {})
+        if not isinstance(meta.get("annotations"), dict):
+            meta["annotations"] = {}
+        meta["annotations"][POD_NETWORKS_ANNOTATION] = json.dumps(current, sort_keys=True)
+        return out
+
+    def _subnet_pool(
+        self, plan: _NetworkPlan, cluster: IPNetwork, host_prefix: int, pod: Pod
+    ) -> _SubnetPool | None:
+        subnet = cluster
+        reserved: frozenset[IPAddress] = frozenset()
+        if plan.network.topology == "layer3":
+            self.add_nodes([pod_node(pod)])
+            node_subnet = layer3_node_subnet(cluster, host_prefix, self.node_index[pod_node(pod)])
+            if node_subnet is None:
+                return None  # more nodes than host subnets: the pod gets no address here
+            subnet = node_subnet
+            reserved = frozenset([subnet.network_address + 1])
+        pools = self._pool(plan).subnets
+        if subnet not in pools:
+            pools[subnet] = _SubnetPool.of(subnet, plan.excluded, reserved)
+        return pools[subnet]
+
+    def _allocate(self, plan: _NetworkPlan, pod: Pod) -> dict[str, Any]:
+        pool = self._pool(plan)
+        addresses: list[str] = []
+        gateways: list[str] = []
+        chosen: list[IPAddress] = []
+        examined = [0]
+        for cluster, host_prefix in plan.subnets:
+            subnet_pool = self._subnet_pool(plan, cluster, host_prefix, pod)
+            if subnet_pool is None:
+                continue
+            if plan.network.topology == "layer3":
+                gateways.extend(str(g) for g in sorted(subnet_pool.reserved))
+            ip = subnet_pool.take(pool.ips, examined)
+            if ip is not None:
+                chosen.append(ip)
+                addresses.append(f"{ip}/{subnet_pool.subnet.prefixlen}")
+        self.addresses_examined += examined[0]
+        mac = mac_for(chosen, f"{plan.network.nad}/{pod.namespace}/{pod.name}", pool.macs)
+        pool.macs.add(mac)
+        entry: dict[str, Any] = {"ip_addresses": addresses, "mac_address": mac, "role": "secondary"}
+        if gateways:
+            entry["gateway_ips"] = gateways
+        return entry
+
+    def fill(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``assign`` for every pod of ``objects``, after reserving what any of them has;
+        pods in namespace/name order, layer3 nodes (Node objects and pods' nodes) sorted."""
+        pods: list[tuple[int, Pod]] = []
+        nodes: set[str] = set()
+        for i, obj in enumerate(objects):
+            if obj.get("kind") == "Node":
+                name = obj.get("metadata", {}).get("name")
+                if isinstance(name, str) and name:
+                    nodes.add(name)
+            elif obj.get("kind") == "Pod":
+                pod, _problems = parse_pod(obj)
+                if pod is not None:
+                    pods.append((i, pod))
+                    node = self.layer3_node(pod)
+                    if node is not None:
+                        nodes.add(node)
+        self.add_nodes(nodes)
+        for _, pod in pods:
+            self.reserve(pod)
+        result = list(objects)
+        for i, pod in sorted(pods, key=lambda item: (item[1].namespace, item[1].name)):
+            result[i] = self.assign(objects[i], pod)
+        return result
+
+
 def fill_pod_networks(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return copies of ``objects`` where every pod attached to an OVN NAD has its address.
 
@@ -132,98 +341,4 @@ def fill_pod_networks(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sorted by name), whose ``.1`` is the gateway. Pods are handled in namespace/name
     order, so the result does not depend on the input order. Inputs are not modified.
     """
-    plans: dict[NadKey, _NetworkPlan] = {}
-    for obj in objects:
-        if obj.get("kind") != "NetworkAttachmentDefinition":
-            continue
-        network, _errors, _warnings = parse_nad(obj)
-        if network is not None and network.cni_type == OVN_CNI_TYPE:
-            plans[network.nad] = _plan(network, _host_prefixes(obj))
-
-    pods: list[tuple[int, Pod]] = []
-    nodes: set[str] = set()
-    for i, obj in enumerate(objects):
-        if obj.get("kind") == "Node":
-            name = obj.get("metadata", {}).get("name")
-            if isinstance(name, str) and name:
-                nodes.add(name)
-        elif obj.get("kind") == "Pod":
-            pod, _problems = parse_pod(obj)
-            if pod is not None:
-                pods.append((i, pod))
-                if any(k in plans and plans[k].network.topology == "layer3" for k in pod.networks):
-                    nodes.add(pod_node(pod))
-    node_index = {n: i for i, n in enumerate(sorted(nodes))}
-
-    # Addresses and MACs already taken, per network name (NADs may share a network).
-    used_ips: dict[str, set[IPAddress]] = {}
-    used_macs: dict[str, set[str]] = {}
-    net_of = {k: p.network.name for k, p in plans.items()}
-    for _, pod in pods:
-        for key, att in pod.attachments:
-            if key in net_of:
-                used_ips.setdefault(net_of[key], set()).update(
-                    ipaddress.ip_interface(ip).ip for ip in att.ips
-                )
-                used_macs.setdefault(net_of[key], set()).add(att.mac)
-
-    result = list(objects)
-    for i, pod in sorted(pods, key=lambda item: (item[1].namespace, item[1].name)):
-        missing = [k for k in dict.fromkeys(pod.networks) if k in plans and not pod.attachment(k)]
-        if not missing:
-            continue
-        annotations = objects[i].get("metadata", {}).get("annotations") or {}
-        try:
-            current = json.loads(annotations.get(POD_NETWORKS_ANNOTATION) or "{}")
-        except ValueError:
-            continue  # parse_pod reports the broken annotation; do not overwrite it
-        if not isinstance(current, dict):
-            continue
-        for key in missing:
-            plan = plans[key]
-            ips = used_ips.setdefault(plan.network.name, set())
-            macs = used_macs.setdefault(plan.network.name, set())
-            current[str(key)] = _allocate(plan, pod, node_index, ips, macs)
-        obj = copy.deepcopy(objects[i])
-        meta = obj.setdefault("metadata", {})
-        if not isinstance(meta.get("annotations"), dict):
-            meta["annotations"] = {}
-        meta["annotations"][POD_NETWORKS_ANNOTATION] = json.dumps(current, sort_keys=True)
-        result[i] = obj
-    return result
-
-
-def _allocate(
-    plan: _NetworkPlan,
-    pod: Pod,
-    node_index: Mapping[str, int],
-    used_ips: set[IPAddress],
-    used_macs: set[str],
-) -> dict[str, Any]:
-    addresses: list[str] = []
-    gateways: list[str] = []
-    chosen: list[IPAddress] = []
-    for cluster, host_prefix in plan.subnets:
-        subnet: IPNetwork | None = cluster
-        reserved: set[IPAddress] = set()
-        if plan.network.topology == "layer3":
-            subnet = layer3_node_subnet(cluster, host_prefix, node_index[pod_node(pod)])
-            if subnet is None:
-                continue  # more nodes than host subnets: the pod gets no address here
-            gateway = subnet.network_address + 1
-            reserved.add(gateway)
-            gateways.append(str(gateway))
-        assert subnet is not None
-        for ip in _candidates(subnet, plan.excluded):
-            if ip in used_ips or ip in reserved:
-                continue
-            used_ips.add(ip)
-            chosen.append(ip)
-            addresses.append(f"{ip}/{subnet.prefixlen}")
-            break
-    mac = mac_for(chosen, f"{plan.network.nad}/{pod.namespace}/{pod.name}", used_macs)
-    used_macs.add(mac)
-    entry: dict[str, Any] = {"ip_addresses": addresses, "mac_address": mac, "role": "secondary"}
-    if gateways:
-        entry["gateway_ips"] = gateways
-    return entry
+    return LabIpam.for_objects(objects).fill(objects)
