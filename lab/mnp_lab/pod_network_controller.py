@@ -41,7 +41,7 @@ from mnp.pods import parse_pod
 from mnp.snapshot import build_snapshot
 from mnp_lab.addressing import LabIpam
 from mnp_lab.ovn import OvnError, OvnSandbox
-from mnp_lab.topology import PodPort, build_topology, pod_port_commands, pod_ports, run_transaction
+from mnp_lab.topology import PodPort, build_topology, pod_port_commands, pod_ports, run_transactions
 
 log = logging.getLogger("mnp.lab.pod-controller")
 
@@ -116,7 +116,8 @@ class ControllerWork:
 
 @dataclass
 class _Batch:
-    commands: list[list[str]] = field(default_factory=list)
+    # One group of ovn-nbctl commands per pod, never split across transactions.
+    groups: list[list[list[str]]] = field(default_factory=list)
     patches: list[tuple[PodKey, str]] = field(default_factory=list)
     needs_full_sync: bool = False
 
@@ -210,7 +211,7 @@ class PodNetworkController:
                 self._finish_delete(key)
                 obj = None
             if obj is None:
-                batch.commands += self._forget(key)
+                batch.groups.append(self._forget(key))
                 continue
             obj = self._as_assigned(key, obj)
             record = self.pods.get(key)
@@ -223,14 +224,14 @@ class PodNetworkController:
                 old_ports = record.ports
             pod, _problems = parse_pod(obj)
             if pod is None:
-                batch.commands += [["--if-exists", "lsp-del", n] for n in sorted(old_ports)]
+                batch.groups.append([["--if-exists", "lsp-del", n] for n in sorted(old_ports)])
                 continue
             self.ipam.reserve(pod)  # before any allocation: the batch's own addresses are taken
             updates.append((key, obj, pod, old_ports))
         for key, obj, pod, old_ports in updates:
             self._update(key, obj, pod, old_ports, batch)
-        run_transaction(self.sandbox, batch.commands)
-        self.work.ovn_commands += len(batch.commands)
+        run_transactions(self.sandbox, batch.groups)
+        self.work.ovn_commands += sum(len(group) for group in batch.groups)
         for key, value in batch.patches:
             self._patch(key, {POD_NETWORKS_ANNOTATION: value})
         if batch.needs_full_sync:
@@ -261,18 +262,18 @@ class PodNetworkController:
             assert parsed is not None
             pod = parsed
         ports = {p.name: p for p in pod_ports(pod, self.network_of, self.first_of_name)}
-        batch.commands += [
-            ["--if-exists", "lsp-del", n] for n in sorted(old_ports.keys() - ports.keys())
-        ]
+        gone = sorted(old_ports.keys() - ports.keys())
+        commands = [["--if-exists", "lsp-del", name] for name in gone]
         for port in ports.values():
             before = old_ports.get(port.name)
             if port.switch not in self.switches:
                 batch.needs_full_sync = True  # a layer3 node switch and router port to make
             elif before != port:
                 if before is not None and before.switch != port.switch:
-                    batch.commands.append(["lsp-del", port.name])  # layer3: another node
+                    commands.append(["lsp-del", port.name])  # layer3: another node
                 topology = self.first_of_name[port.network].topology
-                batch.commands += pod_port_commands(port, topology)
+                commands += pod_port_commands(port, topology)
+        batch.groups.append(commands)
         self.pods[key] = PodRecord(_view(filled), pod, ports)
         self.work.pods_synced += 1
 

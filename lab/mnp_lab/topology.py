@@ -323,6 +323,22 @@ def pod_port_commands(port: PodPort, topology: str) -> list[list[str]]:
     ]
 
 
+# Commands per ovn-nbctl run when packing independent groups: keeps argv far below ARG_MAX.
+MAX_COMMANDS_PER_RUN = 2000
+
+
+def run_transactions(sandbox: OvnSandbox, groups: list[list[list[str]]]) -> None:
+    """Groups of commands (each one pod's, say) packed into as few ovn-nbctl transactions as
+    keep each run's argv bounded; a group is never split."""
+    pending: list[list[str]] = []
+    for group in groups:
+        if pending and len(pending) + len(group) > MAX_COMMANDS_PER_RUN:
+            run_transaction(sandbox, pending)
+            pending = []
+        pending += group
+    run_transaction(sandbox, pending)
+
+
 def run_transaction(sandbox: OvnSandbox, cmds: list[list[str]]) -> None:
     """All of ``cmds`` as one ovn-nbctl transaction (nothing when empty)."""
     if cmds:
