@@ -3,7 +3,7 @@
 ``KubeLab(dir).start(manifests)`` brings up, all in ``dir``:
 
 - the OVN sandbox (``OvnSandbox``) and etcd + kube-apiserver (``KubeControlPlane``);
-- the CRDs from ``config/crd``, established;
+- the CRDs from ``config/crd`` (the lab's package data, ``mnp_lab.lab_files``), established;
 - ``mnp webhook`` with a lab CA, and the Validating and Mutating WebhookConfigurations
   from ``config/`` with only ``clientConfig`` patched (a loopback URL and the caBundle);
 - ``mnp enforcer --source kube`` writing into the sandbox's NB;
