@@ -2,11 +2,8 @@
 # mnp: one image for both `mnp webhook` and `mnp enforcer` (see config/).
 
 # --- builder: wheels for mnp and every dependency --------------------------------
+# The product only: the sandbox (lab/, the mnp-lab distribution) stays out of the context.
 FROM python:3.11-slim AS builder
-# A C compiler so packages with optional C speedups (ovs) build them into their wheels.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mnp ./mnp

@@ -19,10 +19,13 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+# The product editable with the dev and lab extras; the lab extra installs lab/ as a plain
+# copy, so it is installed again editable (no deps) for lab edits to be live.
+$(STAMP): pyproject.toml lab/pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,lab]'
+	$(BIN)/pip install -q --no-deps -e ./lab
 	@touch $@
 
 venv: $(STAMP)
@@ -41,9 +44,10 @@ demo: deps kube-binaries cert-manager-binaries
 	@bash hack/demo.sh
 
 lint: venv
-	$(BIN)/ruff check mnp webhook enforcer kubewatch tests bench
-	$(BIN)/ruff format --check mnp webhook enforcer kubewatch tests bench
+	$(BIN)/ruff check mnp webhook enforcer kubewatch lab tests bench
+	$(BIN)/ruff format --check mnp webhook enforcer kubewatch lab tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
-from enforcer.lab.ovn import OvnSandbox
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import NB_DB, OvsdbConnection, connect, ovsdb_map, ovsdb_set
 from enforcer.reconcile import NbTarget, Reconciler, reconcile, reconcile_against
@@ -40,6 +39,7 @@ from mnp.model import (
     Snapshot,
 )
 from mnp.ovn_names import lsp_name
+from mnp_lab.ovn import OvnSandbox
 
 T = TypeVar("T")
 NAD = NadKey("bench", "net")

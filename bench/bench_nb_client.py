@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_enforcer import create_ports, synthetic_snapshot
 
 from enforcer.diff import ACL, LSP, READ_COLUMNS, read_queries
-from enforcer.lab.ovn import OVN_SCHEMA_DIR, OvnSandbox
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import NB_DB, OvsdbConnection, connect
 from enforcer.reconcile import NbTarget, reconcile
+from mnp_lab.ovn import OVN_SCHEMA_DIR, OvnSandbox
 
 
 def _rewrite_acl(conn: OvsdbConnection, uuid: str, n: int) -> None:

@@ -1,24 +1,32 @@
-"""The ``mnp`` command: ``check`` here; ``webhook``, ``enforcer`` and ``lab`` dispatched lazily.
+"""The ``mnp`` command: ``check`` here; ``webhook``, ``enforcer`` and ``lab`` imported on use.
 
-The other commands live in modules with heavier dependencies (FastAPI, OVSDB), so they are
-imported only when asked for.
+The other commands live in modules with heavier dependencies (FastAPI, OVSDB), so each is
+imported only when asked for. ``lab`` is the sandbox, a separate distribution (``mnp-lab``)
+installed only with the ``lab`` extra, which registers itself as an entry point; without it,
+``mnp lab`` says how to get it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib.metadata import entry_points
 
 from mnp import __version__
 from mnp.check import EXIT_UNREADABLE, run_check
 
-# subcommand -> (module with main(argv) -> int, one-line help)
+# subcommand -> one-line help; each runs through its function below.
 DISPATCHED = {
-    "webhook": ("webhook.command", "run the admission webhook server (HTTPS)"),
-    "enforcer": ("enforcer.command", "reconcile MultiNetworkPolicies into OVN Northbound"),
-    "lab": ("enforcer.lab.command", "run the local OVN lab (ovsdb-server, ovn-northd)"),
+    "webhook": "run the admission webhook server (HTTPS)",
+    "enforcer": "reconcile MultiNetworkPolicies into OVN Northbound",
+    "lab": "run the local sandbox: OVN, kube-apiserver, ovn-trace (needs the lab extra)",
 }
+# Where optional distributions register subcommands (mnp-lab registers ``lab``).
+COMMANDS_ENTRY_POINTS = "mnp.commands"
+LAB_MISSING = (
+    "mnp lab: the sandbox is not installed; it comes with the lab extra.\n"
+    "From a checkout of the mnp repository: pip install '.[lab]' (or `make venv`)\n"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,22 +53,40 @@ def _parser() -> argparse.ArgumentParser:
         help="a YAML/JSON file or a directory of them (repeatable)",
     )
     check.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    for name, (_, help_text) in DISPATCHED.items():
+    for name, help_text in DISPATCHED.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
-def _dispatch(name: str, argv: list[str]) -> int:
-    module_name = DISPATCHED[name][0]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        sys.stderr.write(
-            f"mnp {name}: not available in this installation: cannot import {module_name} ({e})\n"
-        )
+def _webhook(argv: list[str]) -> int:
+    from webhook.command import main as webhook_main
+
+    return webhook_main(argv)
+
+
+def _enforcer(argv: list[str]) -> int:
+    from enforcer.command import main as enforcer_main
+
+    return enforcer_main(argv)
+
+
+def _lab(argv: list[str]) -> int:
+    """The sandbox plugs itself in (entry point ``mnp.commands: lab``): the product never
+    imports it, so a plain install simply has no such entry point."""
+    found = entry_points(group=COMMANDS_ENTRY_POINTS, name="lab")
+    if not found:
+        sys.stderr.write(LAB_MISSING)
         return EXIT_UNREADABLE
-    result = module.main(argv)
-    return int(result or 0)
+    lab_main = next(iter(found)).load()
+    return int(lab_main(argv) or 0)
+
+
+def _dispatch(name: str, argv: list[str]) -> int:
+    if name == "webhook":
+        return _webhook(argv)
+    if name == "enforcer":
+        return _enforcer(argv)
+    return _lab(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

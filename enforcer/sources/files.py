@@ -1,7 +1,10 @@
-"""Snapshot from manifest files: ``load_manifests`` -> ``fill_pod_networks`` -> snapshot.
+"""Snapshot from manifest files: ``load_manifests`` -> snapshot, pods as written.
 
-``fill_pod_networks`` gives pods the same deterministic addresses the lab topology uses,
-so the enforcer's address sets match the switch ports the lab created.
+Pod addresses come only from the ``k8s.ovn.org/pod-networks`` annotations in the files, as
+OVN-Kubernetes would have written them: nothing here assigns addresses nobody assigned. A
+pod without an address on a network is still enforced by its switch port (port group
+membership); address sets simply lack it. (The lab's stand-in IPAM, ``mnp_lab.addressing``,
+fills addresses in for sandboxes; it is not part of the product.)
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mnp.addressing import fill_pod_networks
 from mnp.manifests import load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
@@ -25,7 +27,7 @@ def objects_from_files(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def snapshot_from_files(paths: Sequence[str | Path]) -> Snapshot:
-    build = build_snapshot(fill_pod_networks(objects_from_files(paths)))
+    build = build_snapshot(objects_from_files(paths))
     for problem in build.problems:
         log.warning("%s", problem)
     return build.snapshot

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import ensure_binaries
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import ensure_binaries
 from tests.support.kubectl import wait_established
 from tests.support.paths import CONFIG_DIR
 

@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import ensure_binaries
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.processes import free_port
-from enforcer.lab.topology import build_topology
 from mnp.snapshot import snapshot_from_objects
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.processes import free_port
+from mnp_lab.topology import build_topology
 from tests.support.certs import CertificateAuthority
 from tests.support.enforcer_cluster import (
     ALL_ALLOWED,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.support.cert_manager import (
     BUILD_SCRIPT,
     CAINJECTOR,

@@ -31,9 +31,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from enforcer.lab.kube import KubeControlPlane
 from kubewatch import api_client
 from mnp.admission import MUTATING_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
+from mnp_lab.kube import KubeControlPlane
 from tests.support.cert_manager import (
     CAINJECTOR,
     CONTROLLER,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from enforcer.lab.kube import KubeControlPlane
 from mnp.admission import MUTATING_WEBHOOK_NAME, NAD_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
+from mnp_lab.kube import KubeControlPlane
 from tests.support.kubectl import FIXTURES_DIR, rendered_config, wait_established
 from tests.support.paths import CONFIG_DIR
 

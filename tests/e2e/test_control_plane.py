@@ -10,8 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import BUILD_SCRIPT, KubeBinaries, ensure_binaries
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import KubeBinaries, ensure_binaries
+from mnp_lab.lab_files import BUILD_SCRIPT
 from tests.support.paths import REPO_ROOT
 
 

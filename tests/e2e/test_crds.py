@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.support.kubectl import apply_objects, create_namespace, get_object
 
 NAMESPACE = "e2e-crds"

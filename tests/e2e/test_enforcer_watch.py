@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.support.enforcer_cluster import (
     ALL_ALLOWED,
     EnforcerCluster,

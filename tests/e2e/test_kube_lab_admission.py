@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube_binaries import ensure_binaries
-from enforcer.lab.kube_lab import KubeLab
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.kube_lab import KubeLab
 from tests.support.paths import REPO_ROOT
 
 INVALID = REPO_ROOT / "examples" / "invalid"

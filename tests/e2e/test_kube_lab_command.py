@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from enforcer.lab.kube_binaries import ensure_binaries
-from enforcer.lab.ovn import OvnSandbox, pid_alive
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.ovn import OvnSandbox, pid_alive
 from tests.support.paths import REPO_ROOT
 
 _POLL_ATTEMPTS = 600  # each a kubectl round trip; a ceiling, not an expectation

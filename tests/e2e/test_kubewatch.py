@@ -18,8 +18,6 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import ensure_binaries
 from kubewatch import (
     Handlers,
     Watcher,
@@ -31,6 +29,8 @@ from kubewatch import (
     without_managed_fields,
 )
 from mnp.model import MNP_GROUP, NAD_KIND
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import ensure_binaries
 from tests.support.etcd import compact_etcd
 from tests.support.kubectl import apply_objects, crds_established
 from tests.support.paths import CONFIG_DIR

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.processes import free_port
 from mnp.admission import NAD_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.processes import free_port
 from tests.support.certs import CertificateAuthority
 from tests.support.kubectl import apply_objects, create_namespace, get_object, rendered_config
 

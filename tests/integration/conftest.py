@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 from tests.support.k8s_objects import K8sObjects
 
 

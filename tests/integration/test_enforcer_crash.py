@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from enforcer.compile import compile
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 from tests.support.ovn_enforcement import lab, owned_keys, snapshot_of, synthetic_objects
 from tests.support.paths import REPO_ROOT
 

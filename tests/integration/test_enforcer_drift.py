@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 from tests.support.ovn_enforcement import (
     expected_keys,
     lab,

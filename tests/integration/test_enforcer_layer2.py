@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 
 from enforcer.diff import ACL, AS, PG
-from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile
+from mnp_lab.ovn import OvnSandbox
 from tests.support.ovn_enforcement import (
     find,
     lab,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from enforcer.lab.ovsdb_cluster import StandaloneNb
 from mnp.ovn_names import lsp_name
+from mnp_lab.ovsdb_cluster import StandaloneNb
 from tests.support.ovn_enforcement import (
     expected_keys,
     layer2_objects,

@@ -16,11 +16,11 @@ import pytest
 
 from enforcer.compile import compile
 from enforcer.diff import NbState, read_state
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb
 from enforcer.nb_replica import NbReplica, _ColumnKind, apply_row_diff
 from enforcer.ovsdb import OvsdbConflictError, SslFiles, connect
 from enforcer.reconcile import ATTEMPTS, reconcile_against
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.ovsdb_cluster import NbCluster, StandaloneNb
 from tests.support.certs import CertificateAuthority
 from tests.support.ovn_enforcement import (
     expected_keys,

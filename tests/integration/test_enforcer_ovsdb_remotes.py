@@ -14,9 +14,6 @@ import pytest
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.ovsdb_cluster import NbCluster, StandaloneNb
-from enforcer.lab.processes import free_port
 from enforcer.ovsdb import (
     NB_DB,
     OvsdbConflictError,
@@ -28,6 +25,9 @@ from enforcer.ovsdb import (
     split_remotes,
 )
 from enforcer.reconcile import ATTEMPTS, NbTarget, reconcile
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.ovsdb_cluster import NbCluster, StandaloneNb
+from mnp_lab.processes import free_port
 from tests.support.certs import CertificateAuthority
 from tests.support.ovn_enforcement import (
     enforce_once,

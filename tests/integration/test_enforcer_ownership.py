@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from enforcer.lab.ovn import OvnSandbox
 from enforcer.reconcile import NbTarget, reconcile
+from mnp_lab.ovn import OvnSandbox
 from tests.support.ovn_enforcement import find, lab, layer2_objects, snapshot_of
 from tests.support.paths import REPO_ROOT
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.trace import trace_matrix
 from enforcer.reconcile import NbTarget, reconcile
-from mnp.connectivity import ProbePort
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.trace import trace_matrix
 from tests.support.ovn_enforcement import lab, observed_matrix, pod_manifest, snapshot_of
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from enforcer.lab.command import main
-from enforcer.lab.ovn import OvnSandbox, pid_alive
+from mnp_lab.command import main
+from mnp_lab.ovn import OvnSandbox, pid_alive
 from tests.support.k8s_objects import K8sObjects
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from enforcer.lab.ovn import OvnError, OvnMissingError, OvnSandbox, pid_alive, require_binary
+from mnp_lab.ovn import OvnError, OvnMissingError, OvnSandbox, pid_alive, require_binary
 
 
 def test_started_sandbox_compiles_nb_into_sb(ovn: OvnSandbox) -> None:

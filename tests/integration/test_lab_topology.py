@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.topology import build_topology
-from mnp.addressing import fill_pod_networks
 from mnp.model import Snapshot
 from mnp.snapshot import snapshot_from_objects
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.topology import build_topology
 from tests.support.k8s_objects import K8sObjects
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import NetworkMatrix, TraceDaemon, microflow, trace_matrix
-from mnp.addressing import fill_pod_networks
-from mnp.connectivity import ProbePort
 from mnp.model import Snapshot
 from mnp.snapshot import snapshot_from_objects
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.topology import build_topology
+from mnp_lab.trace import NetworkMatrix, TraceDaemon, microflow, trace_matrix
 from tests.support.k8s_objects import K8sObjects
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from enforcer.lab.processes import free_port
+from mnp_lab.processes import free_port
 from tests.support.certs import CertificateAuthority
 from tests.support.webhook_process import (
     SNAPSHOT_YAML,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from enforcer.lab.processes import free_port
+from mnp_lab.processes import free_port
 from tests.support.certs import CertificateAuthority, Issued
 from tests.support.webhook_process import (
     SNAPSHOT_YAML,

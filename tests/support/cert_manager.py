@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.processes import log_tail
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.processes import log_tail
 from tests.support.paths import REPO_ROOT
 
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-cert-manager-binaries.sh"

@@ -1,5 +1,5 @@
-"""Test certificates: the lab's own CA (``enforcer.lab.pki``), minted with ``cryptography``."""
+"""Test certificates: the lab's own CA (``mnp_lab.pki``), minted with ``cryptography``."""
 
-from enforcer.lab.pki import CertificateAuthority, Issued
+from mnp_lab.pki import CertificateAuthority, Issued
 
 __all__ = ["CertificateAuthority", "Issued"]

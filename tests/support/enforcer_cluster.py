@@ -26,16 +26,16 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enforcer.lab.kube import KubeControlPlane
-from enforcer.lab.kube_binaries import ensure_binaries
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.processes import free_port
-from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import trace_matrix
-from mnp.addressing import fill_pod_networks
-from mnp.connectivity import ProbePort
 from mnp.model import NETWORKS_ANNOTATION, POLICY_FOR_ANNOTATION, Snapshot
 from mnp.snapshot import snapshot_from_objects
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.kube_binaries import ensure_binaries
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.processes import free_port
+from mnp_lab.topology import build_topology
+from mnp_lab.trace import trace_matrix
 from tests.integration.conformance.harness import observed_cells, observed_table
 from tests.integration.conformance.truth_table import (
     Probe,

@@ -7,7 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:

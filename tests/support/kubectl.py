@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from enforcer.lab.kube import KubeControlPlane, KubeControlPlaneError
+from mnp_lab.kube import KubeControlPlane, KubeControlPlaneError
 from tests.support.paths import CONFIG_DIR, REPO_ROOT
 
 FIXTURES_DIR = REPO_ROOT / "tests" / "e2e" / "fixtures"

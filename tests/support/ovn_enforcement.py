@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from enforcer.compile import compile
-from enforcer.lab.ovn import OvnSandbox, require_binary
-from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import trace_matrix
 from enforcer.sources.files import objects_from_files
-from mnp.addressing import fill_pod_networks
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.ovn import OvnSandbox, require_binary
+from mnp_lab.topology import build_topology
+from mnp_lab.trace import trace_matrix
 from tests.support.paths import REPO_ROOT
 
 LAYER2_EXAMPLE = REPO_ROOT / "examples" / "layer2"
@@ -196,7 +196,10 @@ def nb_owned_keys(remote: str, *tls_args: str) -> dict[str, list[str]]:
 
 
 def write_manifests(path: Path, objects: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    """The objects as a List file for ``--source files``, with the addresses the lab's IPAM
+    gives (the files source reads pod addresses as written)."""
+    items = fill_pod_networks(copy.deepcopy(objects))
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     return path
 
 

@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 
-from enforcer.lab.processes import free_port
+from mnp_lab.processes import free_port
 
 _BUFFER = 65536
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 
-from enforcer.lab.processes import free_port
+from mnp_lab.processes import free_port
 from tests.support.paths import REPO_ROOT
+
+REPO = Path(__file__).resolve().parent.parent
 
 NAD_CONFIG = {
     "cniVersion": "0.4.0",

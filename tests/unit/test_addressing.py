@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from mnp.addressing import fill_pod_networks
+from mnp_lab.addressing import fill_pod_networks
 
 ANNOTATION = "k8s.ovn.org/pod-networks"
 
@@ -130,3 +130,30 @@ def test_unknown_nad_and_broken_annotation_are_left_alone() -> None:
     objs = [nad("net", "layer2", "10.1.0.0/24"), pod("a", "missing-nad"), broken]
     out = fill_pod_networks(objs)
     assert out[1] is objs[1] and out[2] is objs[2]
+
+
+def test_each_allocation_examines_a_constant_number_of_addresses() -> None:
+    """Work, not time: the candidates looked at per pod do not grow with the pod count."""
+    from mnp.pods import parse_pod
+    from mnp_lab.addressing import LabIpam
+
+    per_pod: dict[int, int] = {}
+    for count in (50, 2000):
+        objs = [nad("net", "layer2", "10.0.0.0/16", excludeSubnets="10.0.0.16/28")]
+        objs += [pod(f"p{i:05d}", "net") for i in range(count)]
+        ipam = LabIpam.for_objects(objs)
+        filled = ipam.fill(objs)
+        # One jump over the excluded block, then one candidate per pod.
+        assert ipam.addresses_examined == count + 1
+        assert ipam.pods_addressed == count
+
+        gone, _ = parse_pod(filled[1])
+        assert gone is not None
+        ipam.release(gone)
+        before = ipam.addresses_examined
+        new = pod("new", "net")
+        parsed, _ = parse_pod(new)
+        assert parsed is not None
+        assert entry([ipam.assign(new, parsed)], "new") == entry(filled, "p00000")
+        per_pod[count] = ipam.addresses_examined - before
+    assert per_pod == {50: 1, 2000: 1}

@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-from mnp.connectivity import (
-    Endpoint,
-    ProbePort,
-    endpoints,
-    expected_matrix,
-    is_allowed,
-    policy_ports,
-)
 from mnp.model import (
     Attachment,
     ContainerPort,
@@ -26,6 +18,14 @@ from mnp.model import (
     Requirement,
     Rule,
     Snapshot,
+)
+from mnp_lab.connectivity import (
+    Endpoint,
+    ProbePort,
+    endpoints,
+    expected_matrix,
+    is_allowed,
+    policy_ports,
 )
 
 NAD = NadKey("x", "blue")

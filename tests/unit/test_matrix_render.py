@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from enforcer.lab.matrix import render_json, render_text
-from enforcer.lab.trace import Cell, NetworkMatrix
-from mnp.connectivity import Endpoint, Probe, ProbePort
 from mnp.model import NadKey, Pod
+from mnp_lab.connectivity import Endpoint, Probe, ProbePort
+from mnp_lab.matrix import render_json, render_text
+from mnp_lab.trace import Cell, NetworkMatrix
 
 NAD = NadKey("vms", "flat-l2")
 A = Endpoint("10.0.0.1", Pod("vms", "a"), NAD)

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mnp.addressing import fill_pod_networks
 from mnp.model import NETWORKS_ANNOTATION, POD_NETWORKS_ANNOTATION, POLICY_FOR_ANNOTATION, NadKey
 from mnp.snapshot import build_snapshot
+from mnp_lab.addressing import fill_pod_networks
 
 from .scenarios_layer2 import NAMESPACES, NS_NAME_LABEL, POD_NAMES, PolicyObject, Step
 

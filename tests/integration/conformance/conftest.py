@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from enforcer.lab.ovn import OvnSandbox
+from mnp_lab.ovn import OvnSandbox
 
 from .cluster import NetworkSpec
 from .harness import ConformanceLab

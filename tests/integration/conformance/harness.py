@@ -1,7 +1,7 @@
 """Run scenarios against a real OVN: reconcile the step's objects, ovn-trace, compare.
 
 The EXPECTED side is always a hand-written table from the scenario. The OBSERVED side
-is only ``Cell.observed`` from ``enforcer.lab.trace.trace_matrix`` (what ovn-trace saw);
+is only ``Cell.observed`` from ``mnp_lab.trace.trace_matrix`` (what ovn-trace saw);
 the tracer's own reference verdicts (``Cell.expected``) are never used here.
 """
 
@@ -11,12 +11,12 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from enforcer.lab.ovn import OvnSandbox
-from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import NetworkMatrix, trace_matrix
 from enforcer.reconcile import NbTarget, ReconcileResult, reconcile
-from mnp.connectivity import ProbePort
 from mnp.snapshot import SnapshotBuild, build_snapshot
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.ovn import OvnSandbox
+from mnp_lab.topology import build_topology
+from mnp_lab.trace import NetworkMatrix, trace_matrix
 
 from .cluster import NetworkSpec, cluster_objects, step_objects
 from .scenarios_layer2 import Scenario, Step

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enforcer.lab.ovn import OvnError, OvnSandbox, read_pid, require_binary, stop_pid
-from enforcer.lab.topology import NetworkLayout, PodPort, plan_topology
-from mnp.connectivity import (
+from mnp.model import Snapshot
+from mnp_lab.connectivity import (
     Endpoint,
     Probe,
     ProbePort,
@@ -39,7 +38,8 @@ from mnp.connectivity import (
     network_nads,
     policy_ports,
 )
-from mnp.model import Snapshot
+from mnp_lab.ovn import OvnError, OvnSandbox, read_pid, require_binary, stop_pid
+from mnp_lab.topology import NetworkLayout, PodPort, plan_topology
 
 # Each stateful pipeline stage consumes one --ct: two per switch, more on a routed path.
 CT_STAGES_PER_TRACE = 8

@@ -1,9 +1,10 @@
 """kube-apiserver, kubectl and etcd for the local control plane, built from Go modules.
 
-``hack/build-kube-binaries.sh`` owns the versions (pinned in ``hack/kube-binaries/``), the
-cache directory and the decision to skip an up-to-date build; this module only runs it,
-relays its progress, and hands back the paths. A failed build raises with the build's own
-error: nothing falls back to binaries found elsewhere on the machine.
+``hack/build-kube-binaries.sh`` (shipped with the lab, see ``mnp_lab.lab_files``) owns the
+versions (pinned in ``hack/kube-binaries/``), the cache directory and the decision to skip
+an up-to-date build; this module only runs it, relays its progress, and hands back the
+paths. A failed build raises with the build's own error: nothing falls back to binaries
+found elsewhere on the machine.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "hack" / "build-kube-binaries.sh"
+from mnp_lab.lab_files import BUILD_SCRIPT
+
 BINARY_NAMES = ("kube-apiserver", "kubectl", "etcd")
 
 # How much of a failed build's output the exception carries.
@@ -63,8 +64,8 @@ class KubeBinaries:
 def _require_script() -> Path:
     if not BUILD_SCRIPT.is_file():
         raise KubeBinariesError(
-            f"{BUILD_SCRIPT} not found: the control-plane binaries are built from the mnp "
-            "source tree; run this from a checkout of the repository"
+            f"{BUILD_SCRIPT} not found: the mnp-lab installation is incomplete; "
+            "reinstall it with `pip install '.[lab]'` from the mnp repository"
         )
     return BUILD_SCRIPT
 

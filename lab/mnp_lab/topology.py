@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from enforcer.lab.ovn import OvnSandbox
-from mnp.addressing import mac_for, pod_node
-from mnp.model import OVN_CNI_TYPE, NadKey, Network, Snapshot
+from mnp.model import OVN_CNI_TYPE, NadKey, Network, Pod, Snapshot
 from mnp.ovn_names import (
     NAD_EXTERNAL_ID,
     NETWORK_EXTERNAL_ID,
@@ -28,6 +26,8 @@ from mnp.ovn_names import (
     switch_name,
     switch_to_router_port,
 )
+from mnp_lab.addressing import mac_for, pod_node
+from mnp_lab.ovn import OvnSandbox
 
 LAB_MARK = "mnp-lab"
 
@@ -74,6 +74,35 @@ def _ids(**items: str) -> dict[str, str]:
     return {LAB_MARK: "true", **items}
 
 
+def pod_ports(
+    pod: Pod, network_of: Mapping[NadKey, Network], first_of_name: Mapping[str, Network]
+) -> list[PodPort]:
+    """The switch ports of one pod's addressed attachments to OVN networks. ``network_of``
+    maps NADs to their networks, ``first_of_name`` a network name to the NAD that names its
+    switches (the first in NAD order)."""
+    ports: list[PodPort] = []
+    for key, att in pod.attachments:
+        attached = network_of.get(key)
+        if attached is None:
+            continue
+        node = pod_node(pod)
+        layer3 = attached.topology == "layer3"
+        ports.append(
+            PodPort(
+                name=lsp_name(key, pod.namespace, pod.name),
+                switch=switch_name(first_of_name[attached.name], node if layer3 else None),
+                network=attached.name,
+                nad=key,
+                pod_namespace=pod.namespace,
+                pod_name=pod.name,
+                mac=att.mac,
+                ips=att.ips,
+                node=node,
+            )
+        )
+    return ports
+
+
 def plan_topology(snapshot: Snapshot) -> dict[str, NetworkLayout]:
     """What OVN-Kubernetes would create for the snapshot's secondary networks, by network name."""
     layouts: dict[str, NetworkLayout] = {}
@@ -91,32 +120,15 @@ def plan_topology(snapshot: Snapshot) -> dict[str, NetworkLayout]:
         if net.topology == "layer3":
             layout.router = router_name(net)
 
+    first_of_name = {name: layout.network for name, layout in layouts.items()}
     for pod in sorted(snapshot.pods, key=lambda p: (p.namespace, p.name)):
-        for key, att in pod.attachments:
-            attached = network_of.get(key)
-            if attached is None:
-                continue
-            layout = layouts[attached.name]
-            node = pod_node(pod)
-            layer3 = attached.topology == "layer3"
-            sw = switch_name(layout.network, node if layer3 else None)
-            if layer3 and sw not in layout.switches:
-                layout.switches[sw] = _ids(
-                    **{NETWORK_EXTERNAL_ID: attached.name, TOPOLOGY_EXTERNAL_ID: "layer3"}
+        for port in pod_ports(pod, network_of, first_of_name):
+            layout = layouts[port.network]
+            if port.switch not in layout.switches:  # a layer3 node switch
+                layout.switches[port.switch] = _ids(
+                    **{NETWORK_EXTERNAL_ID: port.network, TOPOLOGY_EXTERNAL_ID: "layer3"}
                 )
-            layout.ports.append(
-                PodPort(
-                    name=lsp_name(key, pod.namespace, pod.name),
-                    switch=sw,
-                    network=attached.name,
-                    nad=key,
-                    pod_namespace=pod.namespace,
-                    pod_name=pod.name,
-                    mac=att.mac,
-                    ips=att.ips,
-                    node=node,
-                )
-            )
+            layout.ports.append(port)
 
     for layout in layouts.values():
         if layout.router is None:
@@ -286,26 +298,54 @@ def build_topology(sandbox: OvnSandbox, snapshot: Snapshot) -> dict[str, Network
             on = switch_of_port.get(p.name)
             if on is not None and on != p.switch:
                 cmds.append(["lsp-del", p.name])  # the pod moved (layer3: another node)
-            ids = _ids(
-                namespace=p.pod_namespace,
-                pod="true",
-                **{
-                    NETWORK_EXTERNAL_ID: p.network,
-                    NAD_EXTERNAL_ID: str(p.nad),
-                    TOPOLOGY_EXTERNAL_ID: net.topology,
-                },
-            )
-            cmds.append(["--may-exist", "lsp-add", p.switch, p.name])
-            cmds.append(["lsp-set-addresses", p.name, p.addresses])
-            cmds.append(["lsp-set-port-security", p.name, p.addresses])
-            cmds.append(["set", "Logical_Switch_Port", p.name, f"external_ids={_ovsdb_map(ids)}"])
+            cmds += pod_port_commands(p, net.topology)
 
+    run_transaction(sandbox, cmds)
+    return layouts
+
+
+def pod_port_commands(port: PodPort, topology: str) -> list[list[str]]:
+    """ovn-nbctl commands creating (or rewriting) one pod's switch port."""
+    ids = _ids(
+        namespace=port.pod_namespace,
+        pod="true",
+        **{
+            NETWORK_EXTERNAL_ID: port.network,
+            NAD_EXTERNAL_ID: str(port.nad),
+            TOPOLOGY_EXTERNAL_ID: topology,
+        },
+    )
+    return [
+        ["--may-exist", "lsp-add", port.switch, port.name],
+        ["lsp-set-addresses", port.name, port.addresses],
+        ["lsp-set-port-security", port.name, port.addresses],
+        ["set", "Logical_Switch_Port", port.name, f"external_ids={_ovsdb_map(ids)}"],
+    ]
+
+
+# Commands per ovn-nbctl run when packing independent groups: keeps argv far below ARG_MAX.
+MAX_COMMANDS_PER_RUN = 2000
+
+
+def run_transactions(sandbox: OvnSandbox, groups: list[list[list[str]]]) -> None:
+    """Groups of commands (each one pod's, say) packed into as few ovn-nbctl transactions as
+    keep each run's argv bounded; a group is never split."""
+    pending: list[list[str]] = []
+    for group in groups:
+        if pending and len(pending) + len(group) > MAX_COMMANDS_PER_RUN:
+            run_transaction(sandbox, pending)
+            pending = []
+        pending += group
+    run_transaction(sandbox, pending)
+
+
+def run_transaction(sandbox: OvnSandbox, cmds: list[list[str]]) -> None:
+    """All of ``cmds`` as one ovn-nbctl transaction (nothing when empty)."""
     if cmds:
         argv: list[str] = []
         for c in cmds:
             argv += ["--", *c]
         sandbox.nbctl(*argv[1:])
-    return layouts
 
 
 def _as_list(value: Any) -> list[str]:

@@ -26,10 +26,10 @@ from types import TracebackType
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from enforcer.lab.kube_binaries import KubeBinaries, ensure_binaries
-from enforcer.lab.lab_state import LAB_FILE, update_lab_pids
-from enforcer.lab.pki import CertificateAuthority, write_private
-from enforcer.lab.processes import free_port, log_tail
+from mnp_lab.kube_binaries import KubeBinaries, ensure_binaries
+from mnp_lab.lab_state import LAB_FILE, update_lab_pids
+from mnp_lab.pki import CertificateAuthority, write_private
+from mnp_lab.processes import free_port, log_tail
 
 # Ceilings for polling, not expectations: a warm start takes a few seconds, but the machine
 # may be busy compiling or running other tests.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from enforcer.lab.trace import Cell, NetworkMatrix
-from mnp.connectivity import Endpoint, ProbePort
+from mnp_lab.connectivity import Endpoint, ProbePort
+from mnp_lab.trace import Cell, NetworkMatrix
 
 _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"
 

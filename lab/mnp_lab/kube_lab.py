@@ -3,7 +3,7 @@
 ``KubeLab(dir).start(manifests)`` brings up, all in ``dir``:
 
 - the OVN sandbox (``OvnSandbox``) and etcd + kube-apiserver (``KubeControlPlane``);
-- the CRDs from ``config/crd``, established;
+- the CRDs from ``config/crd`` (the lab's package data, ``mnp_lab.lab_files``), established;
 - ``mnp webhook`` with a lab CA, and the Validating and Mutating WebhookConfigurations
   from ``config/`` with only ``clientConfig`` patched (a loopback URL and the caBundle);
 - ``mnp enforcer --source kube`` writing into the sandbox's NB;
@@ -36,23 +36,23 @@ import yaml
 
 from enforcer.compile import compile as compile_desired
 from enforcer.diff import plan, read_state
-from enforcer.lab.kube import KubeControlPlane, KubeControlPlaneError
-from enforcer.lab.kube_binaries import REPO_ROOT, KubeBinaries, ensure_binaries
-from enforcer.lab.lab_state import LAB_FILE, read_lab_state, update_lab_pids, write_lab_state
-from enforcer.lab.ovn import OvnSandbox, pid_alive, stop_pid
-from enforcer.lab.pki import CertificateAuthority
-from enforcer.lab.processes import free_port, log_tail
-from enforcer.lab.topology import LAB_MARK, plan_topology
-from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 from enforcer.ovsdb import connect
-from mnp.addressing import fill_pod_networks
 from mnp.admission import VALIDATING_WEBHOOK_NAME
-from mnp.connectivity import ProbePort
 from mnp.manifests import Manifest, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.snapshot import SnapshotBuild, build_snapshot
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.kube import KubeControlPlane, KubeControlPlaneError
+from mnp_lab.kube_binaries import KubeBinaries, ensure_binaries
+from mnp_lab.lab_files import CONFIG_DIR
+from mnp_lab.lab_state import LAB_FILE, read_lab_state, update_lab_pids, write_lab_state
+from mnp_lab.ovn import OvnSandbox, pid_alive, stop_pid
+from mnp_lab.pki import CertificateAuthority
+from mnp_lab.processes import free_port, log_tail
+from mnp_lab.topology import LAB_MARK, plan_topology
+from mnp_lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 
-CONFIG_DIR = REPO_ROOT / "config"
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 CRD_NAMES = (
     "network-attachment-definitions.k8s.cni.cncf.io",

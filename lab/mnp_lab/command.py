@@ -6,7 +6,7 @@ and exits 1 when OVN disagrees with the reference model; ``down`` stops every pr
 recorded for the lab.
 
 ``up --kube`` starts a full sandbox instead (kube-apiserver, both webhooks, the enforcer and
-``pod-controller``, see ``enforcer.lab.kube_lab``); ``trace`` on such a lab reads the
+``pod-controller``, see ``mnp_lab.kube_lab``); ``trace`` on such a lab reads the
 objects from the API server unless ``-f`` is given.
 """
 
@@ -17,14 +17,14 @@ import os
 import sys
 from pathlib import Path
 
-from enforcer.lab.lab_state import LAB_FILE, read_lab_state, write_lab_state
-from enforcer.lab.ovn import OvnError, OvnSandbox, read_pid, stop_pid
-from enforcer.lab.topology import build_topology
-from enforcer.lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
-from mnp.addressing import fill_pod_networks
-from mnp.connectivity import ProbePort
 from mnp.manifests import ManifestError, load_manifests
 from mnp.snapshot import SnapshotBuild, build_snapshot
+from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.connectivity import ProbePort
+from mnp_lab.lab_state import LAB_FILE, read_lab_state, write_lab_state
+from mnp_lab.ovn import OvnError, OvnSandbox, read_pid, stop_pid
+from mnp_lab.topology import build_topology
+from mnp_lab.trace import NetworkMatrix, TraceDaemon, trace_matrix
 
 EXIT_DISAGREE = 1
 EXIT_ERROR = 2
@@ -100,9 +100,9 @@ def _report(build: SnapshotBuild) -> None:
 
 
 def _up_kube(dir: Path, paths: list[str]) -> int:
-    from enforcer.lab.kube import KubeControlPlaneError
-    from enforcer.lab.kube_binaries import KubeBinariesError
-    from enforcer.lab.kube_lab import KubeLab, KubeLabError
+    from mnp_lab.kube import KubeControlPlaneError
+    from mnp_lab.kube_binaries import KubeBinariesError
+    from mnp_lab.kube_lab import KubeLab, KubeLabError
 
     try:
         lab = KubeLab(dir).start([os.path.abspath(p) for p in paths], strict=False)
@@ -135,18 +135,18 @@ def _up(dir: Path, paths: list[str]) -> int:
 
 def _render(matrices: list[NetworkMatrix], output: str) -> int:
     if output == "json":
-        from enforcer.lab.matrix import render_json
+        from mnp_lab.matrix import render_json
 
         sys.stdout.write(render_json(matrices))
     else:
-        from enforcer.lab.matrix import render_text
+        from mnp_lab.matrix import render_text
 
         sys.stdout.write(render_text(matrices, color=sys.stdout.isatty()))
     return EXIT_DISAGREE if any(m.disagreements for m in matrices) else 0
 
 
 def _trace_kube(dir: Path, ports: list[ProbePort] | None, output: str) -> int:
-    from enforcer.lab.kube_lab import KubeLab, KubeLabError
+    from mnp_lab.kube_lab import KubeLab, KubeLabError
 
     try:
         lab = KubeLab.attach(dir)
@@ -199,7 +199,7 @@ def _down(dir: Path) -> int:
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "pod-controller":
-        from enforcer.lab.pod_network_controller import main as pod_controller_main
+        from mnp_lab.pod_network_controller import main as pod_controller_main
 
         return pod_controller_main(argv[1:])
     args = _parser().parse_args(argv)

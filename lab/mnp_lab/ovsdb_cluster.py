@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from enforcer.lab.ovn import (
+from enforcer.ovsdb import NB_DB, SslFiles
+from mnp_lab.ovn import (
     DEBIAN_PACKAGES,
     OVN_SCHEMA_DIR,
     OvnError,
@@ -25,8 +26,7 @@ from enforcer.lab.ovn import (
     require_binary,
     stop_pid,
 )
-from enforcer.lab.processes import free_port
-from enforcer.ovsdb import NB_DB, SslFiles
+from mnp_lab.processes import free_port
 
 NB_SCHEMA = OVN_SCHEMA_DIR / "ovn-nb.ovsschema"
 _START_TIMEOUT_S = 20.0
