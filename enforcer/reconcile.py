@@ -1,4 +1,5 @@
-"""One reconcile: snapshot -> compile -> read owned NB rows -> diff -> at most one transaction.
+"""One reconcile: snapshot -> fail-safe -> compile -> read owned NB rows -> diff -> at most
+one transaction.
 
 Also the loop that reconciles whenever a source reports a change, debounced.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
 from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.fail_safe import FailSafe
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
     NB_DB,
@@ -47,12 +49,15 @@ class NbTarget:
 
 
 def _reconcile_once(
-    target: NbTarget, desired: DesiredState, before_write: Callable[[], None] | None
+    target: NbTarget,
+    desired: DesiredState,
+    before_write: Callable[[], None] | None,
+    keep: frozenset[str],
 ) -> ReconcileResult:
     with connect(target.remote, target.ssl, timeout=target.timeout) as conn:
         conn.track_versions(_GUARDED_TABLES)
         state = read_state(conn)
-        p = plan(desired, state)
+        p = plan(desired, state, keep)
         if p.ops:
             if before_write is not None:
                 before_write()
@@ -69,8 +74,10 @@ def reconcile(
     snapshot: Snapshot,
     *,
     before_write: Callable[[], None] | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> ReconcileResult:
     """Make the NB's mnp-owned rows match ``snapshot``; write nothing when they already do.
+    The owned rows of the ``keep`` policies are left as they are (the fail-safe's hook).
 
     The write is one transaction that holds only if the owned rows are still as read; when
     another writer got in between, or the connection (e.g. a cluster member) is lost midway,
@@ -80,7 +87,7 @@ def reconcile(
     desired = compile(snapshot)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _reconcile_once(target, desired, before_write)
+            return _reconcile_once(target, desired, before_write, keep)
         except OvsdbUnreachableError:
             raise  # connect already tried every remote (and waited out an election)
         except OvsdbConflictError as e:
@@ -104,15 +111,24 @@ Observer = Callable[[ReconcileResult, float], None]
 
 
 class Reconciler:
-    """``reconcile`` plus observers (metrics, events) told about each result and its duration."""
+    """``reconcile`` behind the fail-safe (a policy whose input turns bad keeps what it
+    enforced), plus observers (metrics, events) told about each result and its duration."""
 
-    def __init__(self, target: NbTarget, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self,
+        target: NbTarget,
+        observers: list[Observer] | None = None,
+        fail_safe: FailSafe | None = None,
+    ) -> None:
         self.target = target
         self.observers = list(observers or [])
+        self.fail_safe = fail_safe or FailSafe()
 
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
-        result = reconcile(self.target, snapshot)
+        guarded = self.fail_safe.guard(snapshot)
+        result = reconcile(self.target, guarded.snapshot, keep=guarded.keep)
+        result.statuses = self.fail_safe.statuses(guarded, result)
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:
