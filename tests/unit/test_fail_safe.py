@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from enforcer.compile import compile
+from enforcer.desired import PolicyStatus
 from enforcer.diff import PG, ReconcileResult, plan
 from enforcer.fail_safe import FailSafe
 from mnp.model import Namespace, Snapshot
@@ -19,7 +20,9 @@ ISOLATION = replace(POLICY, ingress=())
 INVALID = replace(VALID, policies=(), rejected=((POLICY.key, (WHY,)),), isolation=(ISOLATION,))
 
 
-def _reconciled(fail_safe: FailSafe, snapshot: Snapshot, held: tuple[str, ...] = ()) -> dict:
+def _reconciled(
+    fail_safe: FailSafe, snapshot: Snapshot, held: tuple[str, ...] = ()
+) -> dict[str, PolicyStatus]:
     guarded = fail_safe.guard(snapshot)
     result = ReconcileResult(statuses=compile(guarded.snapshot).statuses, held=held)
     return {s.policy: s for s in fail_safe.statuses(guarded, result)}
