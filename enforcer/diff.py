@@ -370,8 +370,17 @@ def _leave_untouched(
 ) -> tuple[DesiredState, NbState, set[str]]:
     """Take the kept policies that own rows in the NB out of both sides, so no op names
     their rows; a deny port group keeps the ports of their port groups it holds now (kept
-    whole, with its ACLs, when nothing else wants it)."""
-    held = {p for nb in state.port_groups if (p := _policy_of(nb.row)) in keep}
+    whole, with its ACLs, when nothing else wants it). A kept policy whose rows allow
+    nothing (port groups only) while rows of it are desired (its isolation) is not held:
+    those rows isolate no less, and the desired ones follow pod changes."""
+    allowing = {_policy_of(nb.row) for nb in state.acls.values()}
+    allowing |= {_policy_of(nb.row) for nb in state.address_sets}
+    wanted = {_policy_of(row) for row in desired.port_groups}
+    held = {
+        p
+        for nb in state.port_groups
+        if (p := _policy_of(nb.row)) in keep and (p in allowing or p not in wanted)
+    }
     if not held:
         return desired, state, held
     ports = _isolated_ports(state, held)

@@ -201,9 +201,9 @@ def test_a_policy_never_valid_isolates_its_selected_pods(ovn: OvnSandbox, tmp_pa
     others = {k: v for k, v in after.items() if "virt-launcher-vmd" not in k[:2]}
     assert others == {k: v for k, v in before.items() if k in others}
 
-    # A restarted enforcer finds the isolation rows and keeps them.
+    # A restarted enforcer finds rows that allow nothing: it goes on isolating.
     cluster.reconciler = Reconciler(NbTarget(ovn.nb_remote))
-    assert cluster.reconcile()["vms/vmd-broken"][0] == "held"
+    assert cluster.reconcile()["vms/vmd-broken"][0] == "isolated"
     assert cluster.verdicts() == after
 
 

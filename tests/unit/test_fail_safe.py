@@ -95,3 +95,13 @@ def test_plan_leaves_the_kept_policys_rows_and_their_isolation_untouched() -> No
     assert len(deny) == 1
     assert sorted(u for _, u in deny[0]["row"]["ports"][1]) == ["u-lsp-client", "u-lsp-server"]
     assert not [op for op in p.ops if op["op"] == "delete"]
+
+
+def test_rows_that_allow_nothing_are_not_held_when_the_isolation_is_desired() -> None:
+    isolating = compile(replace(VALID, policies=(ISOLATION,)))
+    assert isolating.acls and all("deny" in a.key for a in isolating.acls)
+    state = state_of(isolating)
+    p = plan(isolating, state, keep=frozenset({POLICY.key}))
+    assert p.result.held == () and p.ops == []  # applied as desired: follows pod changes
+    gone = plan(compile(replace(VALID, policies=())), state, keep=frozenset({POLICY.key}))
+    assert gone.result.held == (POLICY.key,) and gone.ops == []  # nothing desired: kept
