@@ -7,7 +7,9 @@ from dataclasses import replace
 from enforcer.compile import compile
 from enforcer.desired import PolicyStatus
 from enforcer.diff import PG, ReconcileResult, plan
+from enforcer.events import PolicyEvents
 from enforcer.fail_safe import FailSafe
+from enforcer.metrics import EnforcerMetrics
 from mnp.model import Namespace, Snapshot
 from tests.unit.test_diff import DESIRED, NET, PODS, POLICY, state_of
 
@@ -105,3 +107,29 @@ def test_rows_that_allow_nothing_are_not_held_when_the_isolation_is_desired() ->
     assert p.result.held == () and p.ops == []  # applied as desired: follows pod changes
     gone = plan(compile(replace(VALID, policies=())), state, keep=frozenset({POLICY.key}))
     assert gone.result.held == (POLICY.key,) and gone.ops == []  # nothing desired: kept
+
+
+def test_events_and_the_state_gauge_say_what_is_enforced() -> None:
+    fail_safe = FailSafe(now=lambda: "2026-12-01T10:00:00Z")
+    _reconciled(fail_safe, VALID)
+    guarded = fail_safe.guard(INVALID)
+    result = ReconcileResult(statuses=compile(guarded.snapshot).statuses)
+    result.statuses = fail_safe.statuses(guarded, result)
+    sent: list[tuple[str, str, str, str, str]] = []
+    PolicyEvents(lambda *event: sent.append(event)).observe(result, 0.0)
+    assert sent == [
+        (
+            "ns1",
+            "p",
+            "HeldLastValid",
+            f"{WHY}; still enforcing the last valid version (as stored at 2026-12-01T10:00:00Z)",
+            "Warning",
+        )
+    ]
+    metrics = EnforcerMetrics()
+    metrics.observe(result, 0.0)
+    by_state = {
+        s: metrics.registry.get_sample_value("mnp_enforcer_policies", {"state": s})
+        for s in ("applied", "skipped", "held", "isolated")
+    }
+    assert by_state == {"applied": 0, "skipped": 0, "held": 1, "isolated": 0}
