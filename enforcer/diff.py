@@ -7,6 +7,9 @@ ops to one op list (inserts first, so later ops can name them by ``uuid-name``),
 yields the ops and the per-table counts. Rows without the marker are never named in an
 op; owned rows of no known kind, and owned rows no longer desired, are deleted. An
 unchanged state plans no ops at all.
+
+``plan(keep=...)`` is the fail-safe's hook (``enforcer.fail_safe``): the owned rows of those
+policies, and the isolation of the pods in their port groups, are left as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from enforcer.ovsdb import (
 from enforcer.row_ids import (
     OWNER,
     OWNER_VALUE,
+    POLICY,
+    DenyPortGroupId,
+    PolicyPortGroupId,
     parse_acl_id,
     parse_address_set_id,
     parse_port_group_id,
@@ -75,6 +81,7 @@ class ReconcileResult:
     transacted: bool = False
     missing_ports: tuple[str, ...] = ()  # desired LSPs not in the NB yet (picked up later)
     statuses: tuple[PolicyStatus, ...] = ()
+    held: tuple[str, ...] = ()  # kept policies whose owned rows were left untouched
 
     def count(self, table: str | None = None, op: str | None = None) -> int:
         return sum(
@@ -361,8 +368,77 @@ def _plan_port_groups(
     return missing
 
 
-def plan(desired: DesiredState, state: NbState) -> Plan:
-    """The ops turning ``state`` into ``desired``; pure."""
+def _policy_of(row: AclRow | AddressSetRow | PortGroupRow) -> str | None:
+    return dict(row.external_ids).get(POLICY)
+
+
+def _isolated_ports(state: NbState, held: set[str]) -> dict[tuple[str, str], set[str]]:
+    """(network, namespace) -> the switch ports of the held policies' port groups."""
+    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for pg in state.port_groups:
+        rid = pg.row.row_id
+        if isinstance(rid, PolicyPortGroupId) and rid.scope.policy in held:
+            out[(rid.scope.network, rid.scope.namespace)].update(pg.row.ports)
+    return out
+
+
+def _leave_untouched(
+    desired: DesiredState, state: NbState, keep: frozenset[str]
+) -> tuple[DesiredState, NbState, set[str]]:
+    """Take the kept policies that own rows in the NB out of both sides, so no op names
+    their rows; a deny port group keeps the ports of their port groups it holds now (kept
+    whole, with its ACLs, when nothing else wants it). A kept policy whose rows allow
+    nothing (port groups only) while rows of it are desired (its isolation) is not held:
+    those rows isolate no less, and the desired ones follow pod changes."""
+    allowing = {_policy_of(nb.row) for nb in state.acls.values()}
+    allowing |= {_policy_of(nb.row) for nb in state.address_sets}
+    wanted = {_policy_of(row) for row in desired.port_groups}
+    held = {
+        p
+        for nb in state.port_groups
+        if (p := _policy_of(nb.row)) in keep and (p in allowing or p not in wanted)
+    }
+    if not held:
+        return desired, state, held
+    ports = _isolated_ports(state, held)
+    nb_deny = {
+        nb.row.key: nb
+        for nb in state.port_groups
+        if isinstance(rid := nb.row.row_id, DenyPortGroupId)
+        and (rid.network, rid.namespace) in ports
+    }
+    wanted_pgs: list[PortGroupRow] = []
+    for row in desired.port_groups:
+        if _policy_of(row) in held:
+            continue
+        nb = nb_deny.pop(row.key, None)
+        if nb is not None and isinstance(rid := row.row_id, DenyPortGroupId):
+            extra = set(nb.row.ports) & ports[(rid.network, rid.namespace)]
+            row = replace(row, ports=tuple(sorted(set(row.ports) | extra)))
+        wanted_pgs.append(row)
+    untouched = [nb for nb in state.port_groups if _policy_of(nb.row) in held]
+    untouched += nb_deny.values()  # deny groups only the held policies still need
+    untouched_acls = {u for nb in untouched for u in nb.acls}
+    skip = {nb.uuid for nb in untouched}
+    desired = replace(
+        desired,
+        port_groups=tuple(wanted_pgs),
+        address_sets=tuple(r for r in desired.address_sets if _policy_of(r) not in held),
+        acls=tuple(r for r in desired.acls if _policy_of(r) not in held),
+    )
+    state = replace(
+        state,
+        port_groups=[nb for nb in state.port_groups if nb.uuid not in skip],
+        address_sets=[nb for nb in state.address_sets if _policy_of(nb.row) not in held],
+        acls={u: nb for u, nb in state.acls.items() if u not in untouched_acls},
+    )
+    return desired, state, held
+
+
+def plan(desired: DesiredState, state: NbState, keep: frozenset[str] = frozenset()) -> Plan:
+    """The ops turning ``state`` into ``desired``, leaving the owned rows of the ``keep``
+    policies (``namespace/name``) as they are; pure."""
+    desired, state, held = _leave_untouched(desired, state, keep)
     ops = _Ops()
     _plan_address_sets(desired, state, ops)
     refs = _plan_acls(desired, state, ops)
@@ -373,5 +449,6 @@ def plan(desired: DesiredState, state: NbState) -> Plan:
         ops=len(all_ops),
         missing_ports=tuple(sorted(missing)),
         statuses=desired.statuses,
+        held=tuple(sorted(held)),
     )
     return Plan(all_ops, result)

@@ -1,4 +1,5 @@
-"""Per-policy outcome reporting: ``Applied`` / ``Skipped`` Kubernetes Events, on change only."""
+"""Per-policy outcome reporting: ``Applied`` / ``Skipped`` Kubernetes Events, on change only;
+``HeldLastValid`` / ``Isolated`` Warnings when the fail-safe enforces something else."""
 
 from __future__ import annotations
 
@@ -19,7 +20,19 @@ EventSink = Callable[[str, str, str, str, str], None]
 COMPONENT = "mnp-enforcer"
 
 
+# Fail-safe states (enforcer.fail_safe): the reasons end with what is enforced instead.
+_FAIL_SAFE_REASONS = {"held": "HeldLastValid", "isolated": "Isolated"}
+_MAX_WHY_CHARS = 800
+
+
 def _describe(status: PolicyStatus) -> tuple[str, str, str]:
+    if status.state in _FAIL_SAFE_REASONS:
+        # What is enforced comes last; shorten why, so an Event's 1 KiB still says it.
+        *why, enforced = status.reasons or ("",)
+        text = "; ".join(why)
+        if len(text) > _MAX_WHY_CHARS:
+            text = text[: _MAX_WHY_CHARS - 3] + "..."
+        return _FAIL_SAFE_REASONS[status.state], f"{text}; {enforced}", "Warning"
     if status.state == "applied":
         msg = "enforced in OVN"
         if status.reasons:

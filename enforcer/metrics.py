@@ -11,7 +11,9 @@ from prometheus_client import Counter as PromCounter
 from enforcer.diff import ReconcileResult
 from kubewatch.hooks import prometheus_hooks
 
-STATES = ("applied", "skipped")
+# "held": a rejected policy whose last enforced version stays; "isolated": a policy never
+# valid whose selected pods are isolated with no allows (enforcer.fail_safe).
+STATES = ("applied", "skipped", "held", "isolated")
 
 
 class EnforcerMetrics:

@@ -1,4 +1,5 @@
-"""One reconcile: snapshot -> compile -> owned NB rows -> diff -> at most one transaction.
+"""One reconcile: snapshot -> fail-safe -> compile -> owned NB rows -> diff -> at most one
+transaction.
 
 ``reconcile`` reads the owned rows over a fresh connection (``mnp enforcer --once``);
 ``Reconciler`` with an ``NbReplica`` plans against the live replica instead, so a reconcile
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
 from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.fail_safe import FailSafe
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
@@ -59,12 +61,15 @@ class NbTarget:
 
 
 def _reconcile_once(
-    target: NbTarget, desired: DesiredState, before_write: Callable[[], None] | None
+    target: NbTarget,
+    desired: DesiredState,
+    before_write: Callable[[], None] | None,
+    keep: frozenset[str],
 ) -> ReconcileResult:
     with connect(target.remote, target.ssl, timeout=target.timeout) as conn:
         conn.track_versions(_GUARDED_TABLES)
         state = read_state(conn)
-        p = plan(desired, state)
+        p = plan(desired, state, keep)
         if p.ops:
             if before_write is not None:
                 before_write()
@@ -81,8 +86,10 @@ def reconcile(
     snapshot: Snapshot,
     *,
     before_write: Callable[[], None] | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> ReconcileResult:
     """Make the NB's mnp-owned rows match ``snapshot``; write nothing when they already do.
+    The owned rows of the ``keep`` policies are left as they are (the fail-safe's hook).
 
     The write is one transaction that holds only if the owned rows are still as read; when
     another writer got in between, or the connection (e.g. a cluster member) is lost midway,
@@ -92,7 +99,7 @@ def reconcile(
     desired = compile(snapshot)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _reconcile_once(target, desired, before_write)
+            return _reconcile_once(target, desired, before_write, keep)
         except OvsdbUnreachableError:
             raise  # connect already tried every remote (and waited out an election)
         except OvsdbConflictError as e:
@@ -130,12 +137,15 @@ def reconcile_against(
 
 
 def _plan_and_write(
-    replica: NbReplica, desired: DesiredState, before_write: Callable[[], None] | None
+    replica: NbReplica,
+    desired: DesiredState,
+    before_write: Callable[[], None] | None,
+    keep: frozenset[str] = frozenset(),
 ) -> tuple[ReconcileResult, int]:
     """``reconcile_against``, also giving the replica generation the last plan saw."""
     for attempt in range(1, ATTEMPTS + 1):
         view = replica.view()
-        p = plan(desired, view.state)
+        p = plan(desired, view.state, keep)
         replica.watch_ports(p.result.missing_ports)
         if not p.ops:
             return p.result, view.generation
@@ -167,7 +177,8 @@ def _plan_and_write(
 
 
 class Reconciler:
-    """``reconcile`` plus observers (metrics, events) told about each result and its duration.
+    """``reconcile`` behind the fail-safe (a policy whose input turns bad keeps what it
+    enforced), plus observers (metrics, events) told about each result and its duration.
 
     With a ``replica`` it plans against it, and compiles only when the snapshot changed (a
     reconcile caused by drift, or by the replica's own echo of a write, replans the last
@@ -180,39 +191,49 @@ class Reconciler:
         observers: list[Observer] | None = None,
         replica: NbReplica | None = None,
         before_write: Callable[[], None] | None = None,
+        fail_safe: FailSafe | None = None,
     ) -> None:
         self.target = target
         self.observers = list(observers or [])
         self.replica = replica
         # The write gate (leader election): raises to withhold a write, right before transact.
         self.before_write = before_write
+        self.fail_safe = fail_safe or FailSafe()
         self._compiled: tuple[Snapshot, DesiredState] | None = None
-        self._clean: tuple[DesiredState, int, ReconcileResult] | None = None
+        self._clean: tuple[DesiredState, frozenset[str], int, ReconcileResult] | None = None
 
     def _desired(self, snapshot: Snapshot) -> DesiredState:
         if self._compiled is None or self._compiled[0] != snapshot:
             self._compiled = (snapshot, compile(snapshot))
         return self._compiled[1]
 
-    def _against_replica(self, replica: NbReplica, desired: DesiredState) -> ReconcileResult:
+    def _against_replica(
+        self, replica: NbReplica, desired: DesiredState, keep: frozenset[str]
+    ) -> ReconcileResult:
         clean = self._clean
         if (
             clean is not None
             and clean[0] is desired
-            and clean[1] == replica.generation
+            and clean[1] == keep
+            and clean[2] == replica.generation
             and replica.synced
         ):
-            return replace(clean[2], counts=Counter())
-        result, generation = _plan_and_write(replica, desired, self.before_write)
-        self._clean = None if result.transacted else (desired, generation, result)
+            return replace(clean[3], counts=Counter())
+        result, generation = _plan_and_write(replica, desired, self.before_write, keep)
+        self._clean = None if result.transacted else (desired, keep, generation, result)
         return result
 
     def __call__(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
+        guarded = self.fail_safe.guard(snapshot)
         if self.replica is None:
-            result = reconcile(self.target, snapshot, before_write=self.before_write)
+            result = reconcile(
+                self.target, guarded.snapshot, before_write=self.before_write, keep=guarded.keep
+            )
         else:
-            result = self._against_replica(self.replica, self._desired(snapshot))
+            desired = self._desired(guarded.snapshot)
+            result = self._against_replica(self.replica, desired, guarded.keep)
+        result.statuses = self.fail_safe.statuses(guarded, result)
         elapsed = time.perf_counter() - start
         for observe in self.observers:
             try:

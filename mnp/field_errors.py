@@ -159,15 +159,45 @@ def wrong_type(path: Path | str, value: Any, expected: str) -> FieldError:
     return type_invalid(path, got, f"{path} in body must be of type {expected}: {json.dumps(got)}")
 
 
-def aggregate(errors: ErrorList) -> str:
-    """utilerrors.NewAggregate(...).Error(): one message, or ``[a, b]``, duplicates dropped."""
+# At most this many field errors are rendered into one message (a denial, an Event, a log
+# line); the rest are counted in a final entry. apimachinery's ToAggregate has no cap, so an
+# object with thousands of bad labels made a 12 MB denial; the first errors say what to fix.
+MAX_RENDERED_ERRORS = 64
+# And each rendered message at most this long (a bad value can be most of a 3 MiB object).
+MAX_RENDERED_ERROR_CHARS = 4096
+
+
+def more_errors(n: int) -> str:
+    """The final entry standing for the ``n`` errors not rendered."""
+    return f"... and {n} more error{'s' if n != 1 else ''}"
+
+
+def rendered(errors: ErrorList, limit: int = MAX_RENDERED_ERRORS) -> list[str]:
+    """The distinct messages of ``errors`` in order, at most ``limit`` of them, then one
+    ``... and N more errors`` entry counting the distinct ones left out."""
     msgs: list[str] = []
     seen: set[str] = set()
+    left_out = 0
     for e in errors:
         m = str(e)
-        if m not in seen:
-            seen.add(m)
+        if m in seen:
+            continue
+        seen.add(m)
+        if len(msgs) < limit:
+            if len(m) > MAX_RENDERED_ERROR_CHARS:
+                m = m[: MAX_RENDERED_ERROR_CHARS - 3] + "..."
             msgs.append(m)
+        else:
+            left_out += 1
+    if left_out:
+        msgs.append(more_errors(left_out))
+    return msgs
+
+
+def aggregate(errors: ErrorList) -> str:
+    """utilerrors.NewAggregate(...).Error(): one message, or ``[a, b]``, duplicates dropped;
+    bounded to ``MAX_RENDERED_ERRORS`` messages (see ``rendered``)."""
+    msgs = rendered(errors)
     if len(msgs) == 1:
         return msgs[0]
     return "[" + ", ".join(msgs) + "]"

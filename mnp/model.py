@@ -164,3 +164,7 @@ class Snapshot:
     policies: tuple[Policy, ...] = ()
     # Policies that failed validation: (namespace/name, error messages).
     rejected: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    # For rejected policies whose podSelector is valid: the same pods selected with no
+    # allows, on the named NADs that exist (what the enforcer isolates when it never saw
+    # the policy valid; see enforcer/fail_safe.py).
+    isolation: tuple[Policy, ...] = field(default=())

@@ -2,7 +2,9 @@
 
 Policies go through the same admission decision as the webhook (decoded, defaulted and
 validated once, with no JSON Patch), so a policy the webhook would reject never reaches the
-model; it is listed in ``Snapshot.rejected`` instead.
+model; it is listed in ``Snapshot.rejected`` instead (at most ``MAX_RENDERED_ERRORS``
+messages), with, when its podSelector is valid, an isolation-only model in
+``Snapshot.isolation`` for the enforcer's fail-safe.
 """
 
 from __future__ import annotations
@@ -12,9 +14,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnp.admission import admit_policy
-from mnp.model import MNP_KIND, NAD_KIND, NadKey, Namespace, Network, Pod, Policy, Snapshot
+from mnp.decode import PolicyTypes, Spec, decode_policy
+from mnp.field_errors import rendered
+from mnp.model import (
+    MNP_KIND,
+    NAD_KIND,
+    Direction,
+    NadKey,
+    Namespace,
+    Network,
+    Pod,
+    Policy,
+    Snapshot,
+)
 from mnp.nad import parse_nad
 from mnp.pods import implicit_namespace, parse_namespace, parse_pod
+from mnp.policy import selector_model
+from mnp.policy_for import policy_for_of
+from mnp.validation import validate_label_selector
+
+_BOTH: frozenset[Direction] = frozenset({"Ingress", "Egress"})
 
 
 class ObjectNads:
@@ -39,6 +58,44 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = meta if isinstance(meta, Mapping) else {}
     ns, name = meta.get("namespace") or "default", meta.get("name") or ""
     return (ns if isinstance(ns, str) else "", name if isinstance(name, str) else "")
+
+
+def _isolated_directions(types: PolicyTypes | object) -> frozenset[Direction]:
+    """The directions ``policyTypes`` names when they are all valid, else both."""
+    if not isinstance(types, PolicyTypes) or not types.items:
+        return _BOTH
+    named = set(types.items)
+    if not named <= _BOTH:
+        return _BOTH
+    return frozenset(d for d in _BOTH if d in named)
+
+
+def isolation_model(obj: Mapping[str, Any], networks: Mapping[NadKey, Network]) -> Policy | None:
+    """A rejected policy reduced to what is safe to enforce: the pods its podSelector
+    selects, isolated with no allows in the directions its policyTypes name (both when
+    those are invalid), on the NADs its policy-for names that exist. None when the
+    podSelector is missing or invalid (then nobody knows which pods it meant)."""
+    decoded = decode_policy(dict(obj))
+    spec = getattr(decoded, "spec", None)
+    if not isinstance(spec, Spec) or spec.pod_selector is None:
+        return None
+    if validate_label_selector(spec.pod_selector):
+        return None
+    try:
+        selector = selector_model(spec.pod_selector)
+    except ValueError:
+        return None
+    keys, _ = policy_for_of(dict(obj))
+    ns, name = _key(obj)
+    return Policy(
+        namespace=ns,
+        name=name,
+        policy_for=tuple(k for k in dict.fromkeys(keys) if k in networks),
+        pod_selector=selector,
+        ingress=(),
+        egress=(),
+        policy_types=_isolated_directions(spec.policy_types),
+    )
 
 
 def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
@@ -80,6 +137,8 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
     lookup = ObjectNads(nad_objects)
     policies: list[Policy] = []
     rejected: list[tuple[str, tuple[str, ...]]] = []
+    isolation: list[Policy] = []
+    by_nad = {n.nad: n for n in networks}
     for obj in objs:
         if obj.get("kind") != MNP_KIND:
             continue
@@ -88,16 +147,19 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
             verdict, policy = admit_policy(dict(obj), lookup)
         except ValueError as e:  # admitted but not modelable: report, never crash
             rejected.append((f"{ns}/{name}", (str(e),)))
-            continue
-        if policy is not None:
-            policies.append(policy)
         else:
-            messages = tuple(str(e) for e in verdict.errors) or (verdict.message,)
+            if policy is not None:
+                policies.append(policy)
+                continue
+            messages = tuple(rendered(verdict.errors)) or (verdict.message,)
             rejected.append((f"{ns}/{name}", messages))
+        fallback = isolation_model(obj, by_nad)
+        if fallback is not None:
+            isolation.append(fallback)
 
     # Every namespace a pod or policy lives in exists in a real cluster; supply the ones
     # whose objects were not given, with the label the API server would set.
-    for ns in {p.namespace for p in pods} | {p.namespace for p in policies}:
+    for ns in {p.namespace for p in pods} | {p.namespace for p in (*policies, *isolation)}:
         namespaces.setdefault(ns, implicit_namespace(ns))
 
     snapshot = Snapshot(
@@ -106,6 +168,7 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
         networks=tuple(sorted(networks, key=lambda n: n.nad)),
         policies=tuple(sorted(policies, key=lambda p: (p.namespace, p.name))),
         rejected=tuple(sorted(rejected)),
+        isolation=tuple(sorted(isolation, key=lambda p: p.key)),
     )
     return SnapshotBuild(snapshot, tuple(problems))
 

@@ -5,6 +5,14 @@ OVN-Kubernetes would have written them: nothing here assigns addresses nobody as
 pod without an address on a network is still enforced by its switch port (port group
 membership); address sets simply lack it. (The lab's stand-in IPAM, ``mnp_lab.addressing``,
 fills addresses in for sandboxes; it is not part of the product.)
+
+One bad file never blocks the others: a file that cannot be read or parsed keeps the
+objects it last gave (a warning names the file and line), and the changes in every other
+file apply. A file that is empty (zero bytes, or only whitespace) counts as unreadable too,
+since that is what a truncated write or a full disk leaves behind: it keeps its last
+objects. A deliberate deletion is told apart by its form: **remove the file** (its objects
+go), or remove the object from a file that still holds other content (write files by
+renaming a complete new file into place, so no reader sees half of one).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mnp.manifests import load_manifests
+from mnp.manifests import ManifestError, load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
 
@@ -27,13 +35,76 @@ def objects_from_files(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def snapshot_from_files(paths: Sequence[str | Path]) -> Snapshot:
-    build = build_snapshot(objects_from_files(paths))
+    return _snapshot(objects_from_files(paths))
+
+
+def _snapshot(objects: list[dict[str, Any]]) -> Snapshot:
+    build = build_snapshot(objects)
     for problem in build.problems:
         log.warning("%s", problem)
     return build.snapshot
 
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Every manifest file under ``paths`` (a named file whatever its suffix), in order; a
+    named path that does not exist is an error (a typo must not delete everything)."""
+    found: list[Path] = []
+    for root in map(Path, paths):
+        if root.is_dir():
+            found += [
+                f for f in sorted(root.rglob("*")) if f.is_file() and f.suffix in MANIFEST_SUFFIXES
+            ]
+        elif root.exists():
+            found.append(root)
+        else:
+            raise ManifestError(f"{root}: no such file or directory")
+    return found
+
+
+def load_file(path: Path) -> list[dict[str, Any]]:
+    """The objects of one manifest file; an empty file is unreadable (see the module doc)."""
+    try:
+        blank = not path.read_bytes().strip()
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read: {e.strerror or e}") from e
+    if blank:
+        raise ManifestError(f"{path}:1: the file is empty (truncated?); remove it to delete")
+    return [dict(m.obj) for m in load_manifests([path])]
+
+
+class PerFileObjects:
+    """Loads each file on its own and remembers each file's last good objects."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        self.paths = list(paths)
+        self._last_good: dict[Path, list[dict[str, Any]]] = {}
+        self.problems: dict[Path, str] = {}  # file -> why its last good objects are used
+
+    def load(self) -> list[dict[str, Any]]:
+        files = manifest_files(self.paths)
+        objects: list[dict[str, Any]] = []
+        problems: dict[Path, str] = {}
+        for f in files:
+            try:
+                self._last_good[f] = load_file(f)
+            except ManifestError as e:
+                kept = len(self._last_good.get(f, []))
+                problems[f] = f"{e}; " + (
+                    f"keeping the {kept} objects it last gave" if kept else "it gave no objects yet"
+                )
+            objects += self._last_good.get(f, [])
+        for f in set(self._last_good) - set(files):
+            del self._last_good[f]  # removed: its objects go
+        for f, problem in problems.items():
+            if self.problems.get(f) != problem:
+                log.warning("%s", problem)
+        for f in set(self.problems) - set(problems):
+            log.info("%s: readable again", f)
+        self.problems = problems
+        return objects
 
 
 def files_signature(paths: Sequence[str | Path]) -> tuple[tuple[str, int, int], ...]:
@@ -60,6 +131,7 @@ class FilesSource:
             raise ValueError("--source files needs at least one -f FILE_OR_DIR")
         self.paths = list(paths)
         self.interval = interval
+        self.objects = PerFileObjects(self.paths)
         self.changed = threading.Event()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -82,7 +154,7 @@ class FilesSource:
                 self.changed.set()
 
     def snapshot(self) -> Snapshot:
-        return snapshot_from_files(self.paths)
+        return _snapshot(self.objects.load())
 
     def policy_uid(self, namespace: str, name: str) -> str | None:
         return None

@@ -216,7 +216,7 @@ def test_policies_relabels_updates_and_deletes_follow_in_ovn(cluster: EnforcerCl
     cluster.wait_for_table("delete red/client-egress", ALL_ALLOWED)
 
 
-def test_describe_shows_applied_and_skipped_events(cluster: EnforcerCluster) -> None:
+def test_describe_shows_applied_and_isolated_events(cluster: EnforcerCluster) -> None:
     good = policy_object(
         "red",
         "web-ingress",
@@ -231,23 +231,23 @@ def test_describe_shows_applied_and_skipped_events(cluster: EnforcerCluster) -> 
     assert "Normal" in applied and "mnp-enforcer" in applied
     assert "enforced in OVN" in applied
 
-    skipped = wait_for_describe(cluster, "blue", "bad-except", "Skipped")
-    assert "Warning" in skipped and "mnp-enforcer" in skipped
-    assert "not enforced:" in skipped
+    isolated = wait_for_describe(cluster, "blue", "bad-except", "Isolated")
+    assert "Warning" in isolated and "mnp-enforcer" in isolated
+    assert "isolating the selected pods with no allows until the policy is fixed" in isolated
     # The reason names the field and what is wrong with it.
-    assert "spec.ingress[0].from[0].ipBlock.except[0]" in skipped
-    assert "10.1.0.0/24" in skipped
+    assert "spec.ingress[0].from[0].ipBlock.except[0]" in isolated
+    assert "10.1.0.0/24" in isolated
 
-    # The bad policy is not enforced half-way: blue keeps accepting everyone, while the
-    # good one (red's web pods from red only) is in force.
+    # The bad policy (never valid) fails safe: the pods it selects (all of blue) accept
+    # nothing, while the good one (red's web pods from red only) is in force.
     cluster.wait_for_table(
-        "skipped bad policy next to an applied one",
+        "isolating bad policy next to an applied one",
         """
         blue/a blue/b red/a red/b
-blue/a    .      .     X     .
-blue/b    .      .     X     .
-red/a     .      .     .     .
-red/b     .      .     .     .
+blue/a    .      X     X     .
+blue/b    X      .     X     .
+red/a     X      X     .     .
+red/b     X      X     .     .
 """,
     )
     # Events report changes only: another reconcile with the same outcome adds none.
@@ -258,14 +258,14 @@ red/b     .      .     .     .
         lambda s: sample(s, "mnp_enforcer_reconcile_duration_seconds_count") > reconciles,
     )
     assert event_reasons(cluster, "red", "web-ingress") == ["Applied"]
-    assert event_reasons(cluster, "blue", "bad-except") == ["Skipped"]
+    assert event_reasons(cluster, "blue", "bad-except") == ["Isolated"]
 
     # A restarted enforcer reports each outcome again, on the same Event: its count goes up
     # instead of a copy being added (kubectl describe shows "x2").
     cluster.enforcer.stop()
     cluster.enforcer.start()
     _until_events_counted(cluster, "red", "web-ingress", [("Applied", 2)])
-    _until_events_counted(cluster, "blue", "bad-except", [("Skipped", 2)])
+    _until_events_counted(cluster, "blue", "bad-except", [("Isolated", 2)])
 
     cluster.kubectl("delete", "multi-networkpolicy", "web-ingress", "-n", "red")
     cluster.kubectl("delete", "multi-networkpolicy", "bad-except", "-n", "blue")
@@ -276,10 +276,10 @@ def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerClu
     cluster.apply(BAD_EXCEPT, DB_INGRESS)
 
     samples = cluster.wait_for_metrics(
-        "one applied, one skipped",
+        "one applied, one isolated",
         lambda s: (
             sample(s, "mnp_enforcer_policies", state="applied") == 1
-            and sample(s, "mnp_enforcer_policies", state="skipped") == 1
+            and sample(s, "mnp_enforcer_policies", state="isolated") == 1
         ),
     )
     assert sample(samples, "mnp_enforcer_reconcile_duration_seconds_count") >= 1
@@ -294,7 +294,7 @@ def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerClu
         "both deleted",
         lambda s: (
             sample(s, "mnp_enforcer_policies", state="applied") == 0
-            and sample(s, "mnp_enforcer_policies", state="skipped") == 0
+            and sample(s, "mnp_enforcer_policies", state="isolated") == 0
         ),
     )
     assert sample(samples, "mnp_enforcer_nb_rows_written_total", table="ACL", op="delete") > 0
