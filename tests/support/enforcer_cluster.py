@@ -5,7 +5,8 @@ Objects are created and changed with kubectl. The harness plays OVN-Kubernetes' 
 each pod carries its ``k8s.ovn.org/pod-networks`` annotation (from ``fill_pod_networks``) and
 has its switch port in the lab OVN (``build_topology``) before it is created. The enforcer runs
 as the ServiceAccount of ``config/enforcer/rbac.yaml`` (a token kubeconfig), so the RBAC that
-ships is what lists, watches and creates Events.
+ships is what lists, watches and creates Events; a 403 in an enforcer's log fails the fixture
+at teardown (``assert_no_forbidden``), so a missing permission cannot hide behind a retry.
 """
 
 from __future__ import annotations
