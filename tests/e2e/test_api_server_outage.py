@@ -43,6 +43,7 @@ from tests.support.enforcer_cluster import (
 )
 from tests.support.kubectl import apply_objects, crds_established
 from tests.support.paths import CONFIG_DIR
+from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconfig
 from tests.support.tcp_proxy import CountingProxy
 from tests.support.webhook_process import WebhookProcess, client_context
 
@@ -164,7 +165,7 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
         ca = CertificateAuthority("mnp outage test CA")
         ca.issue_server(["localhost", "127.0.0.1"]).write(dir / "tls")
         health_port = free_port()
-        webhook_config = proxied(kube.kubeconfig, webhook_proxy, dir / "webhook.kcfg")
+        webhook_config = proxied(webhook_kubeconfig(kube), webhook_proxy, dir / "webhook.kcfg")
         webhook = WebhookProcess(
             [
                 f"--cert-dir={dir / 'tls'}",
@@ -187,6 +188,10 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
         for proxy in proxies:
             proxy.close()
         kube.stop()
+    # Reached only when all went well: neither process was refused by its role.
+    assert webhook is not None and enforcer is not None
+    assert_no_forbidden(webhook.log_path, "mnp webhook")
+    assert_no_forbidden(enforcer.log, "mnp enforcer")
 
 
 def test_api_server_down_for_20s_bounded_attempts_then_resync(processes: Processes) -> None:

@@ -52,6 +52,7 @@ from tests.support.secret_projection import (
     kubernetes_secret_reader,
     project,
 )
+from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconfig
 from tests.support.webhook_process import WebhookProcess
 
 pytestmark = pytest.mark.e2e
@@ -197,7 +198,7 @@ def sandbox(
         webhook = WebhookProcess(
             [
                 f"--cert-dir={projector.directory}",
-                f"--kubeconfig={kube.kubeconfig}",
+                f"--kubeconfig={webhook_kubeconfig(kube)}",
                 "--cert-poll-interval=0.5",
             ],
             workdir / "webhook.log",
@@ -227,6 +228,8 @@ def sandbox(
             "issuers.cert-manager.io,secrets", "--all",
         )  # fmt: skip
     assert exit_codes == {CONTROLLER: 0, CAINJECTOR: 0}
+    assert webhook is not None
+    assert_no_forbidden(webhook.log_path, "mnp webhook")
 
 
 def _loopback_client_config(config: dict[str, Any], port: int) -> dict[str, Any]:
@@ -601,7 +604,7 @@ def self_signed_webhook(sandbox: Sandbox, tmp_path: Path) -> Iterator[SelfSigned
         assert first is not None
         project(tmp_path / "tls", first)
         webhook = WebhookProcess(
-            [f"--cert-dir={tmp_path / 'tls'}", f"--kubeconfig={kube.kubeconfig}"],
+            [f"--cert-dir={tmp_path / 'tls'}", f"--kubeconfig={webhook_kubeconfig(kube)}"],
             tmp_path / "webhook.log",
         )
         apply_objects(kube, _self_signed_config(kube, config_name, webhook.port))
@@ -617,6 +620,8 @@ def self_signed_webhook(sandbox: Sandbox, tmp_path: Path) -> Iterator[SelfSigned
             "certificates.cert-manager.io,certificaterequests.cert-manager.io,"
             "issuers.cert-manager.io,secrets",
         )  # fmt: skip
+    assert webhook is not None
+    assert_no_forbidden(webhook.log_path, "mnp webhook")
 
 
 def test_a_self_signed_serving_certificate_changes_the_trusted_ca_at_renewal(

@@ -26,6 +26,7 @@ from mnp_lab.kube import KubeControlPlane
 from mnp_lab.processes import free_port
 from tests.support.certs import CertificateAuthority
 from tests.support.kubectl import apply_objects, create_namespace, get_object, rendered_config
+from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconfig
 
 NAMESPACE = "e2e-webhook"
 _START_TIMEOUT_S = 60.0  # a ceiling for polling, not a performance expectation
@@ -114,11 +115,12 @@ def webhook(
     port = free_port()
     base_url = f"https://127.0.0.1:{port}"
     log = workdir / "webhook.log"
+    kubeconfig = webhook_kubeconfig(kube)  # config/'s role only, so a missing grant fails
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
                 *_webhook_argv(),
-                f"--kubeconfig={kube.kubeconfig}",
+                f"--kubeconfig={kubeconfig}",
                 f"--cert-file={workdir / 'tls.crt'}",
                 f"--key-file={workdir / 'tls.key'}",
                 "--host=127.0.0.1",
@@ -151,6 +153,7 @@ def webhook(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    assert_no_forbidden(log, "mnp webhook")  # reached only when all went well
 
 
 def _wait_until_webhook_answers(kube: KubeControlPlane) -> None:

@@ -5,12 +5,12 @@ Objects are created and changed with kubectl. The harness plays OVN-Kubernetes' 
 each pod carries its ``k8s.ovn.org/pod-networks`` annotation (from ``fill_pod_networks``) and
 has its switch port in the lab OVN (``build_topology``) before it is created. The enforcer runs
 as the ServiceAccount of ``config/enforcer/rbac.yaml`` (a token kubeconfig), so the RBAC that
-ships is what lists, watches and creates Events.
+ships is what lists, watches and creates Events; a 403 in an enforcer's log fails the fixture
+at teardown (``assert_no_forbidden``), so a missing permission cannot hide behind a retry.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,13 @@ from tests.integration.conformance.truth_table import (
 )
 from tests.support.kubectl import apply_objects, wait_established
 from tests.support.paths import CONFIG_DIR, REPO_ROOT
+from tests.support.service_accounts import (
+    ENFORCER_RBAC,
+    SYSTEM_NAMESPACE,
+    assert_no_forbidden,
+    service_account_kubeconfig,
+)
+from tests.support.service_accounts import ENFORCER_SA as ENFORCER_SA_NAME
 
 NETWORK = "e2e-l2"
 NAD_NAME = "l2net"
@@ -255,33 +262,7 @@ def sample(samples: Samples, name: str, **labels: str) -> float:
 
 def enforcer_kubeconfig(kube: KubeControlPlane) -> Path:
     """A kubeconfig with a token of the ``mnp-enforcer`` ServiceAccount from config/."""
-    kube.kubectl("apply", "-f", str(CONFIG_DIR / "namespace.yaml"))
-    kube.kubectl("apply", "-f", str(CONFIG_DIR / "enforcer" / "rbac.yaml"))
-    token = kube.kubectl(
-        "create", "token", "mnp-enforcer", "-n", "mnp-system", "--duration=2h"
-    ).stdout.strip()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "lab",
-                "cluster": {
-                    "server": kube.url,
-                    "certificate-authority-data": base64.b64encode(
-                        kube.ca_file.read_bytes()
-                    ).decode(),
-                },
-            }
-        ],
-        "users": [{"name": "mnp-enforcer", "user": {"token": token}}],
-        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "mnp-enforcer"}}],
-        "current-context": "lab",
-    }
-    path = kube.dir / "enforcer.kubeconfig"
-    path.write_text(json.dumps(config, indent=2) + "\n")
-    path.chmod(0o600)
-    return path
+    return service_account_kubeconfig(kube, SYSTEM_NAMESPACE, ENFORCER_SA_NAME, [ENFORCER_RBAC])
 
 
 @dataclass
@@ -358,6 +339,8 @@ def start_cluster(dir: Path) -> Iterator[EnforcerCluster]:
         if ovn is not None:
             ovn.stop()
         kube.stop()
+    assert enforcer is not None  # reached only when all went well
+    assert_no_forbidden(enforcer.log, "mnp enforcer")
 
 
 ALL_ALLOWED = """
@@ -423,6 +406,7 @@ class EnforcerLab:
     kubeconfig: Path  # the mnp-enforcer ServiceAccount's
     # "namespace/name" -> a pod with its address and switch port, not created yet.
     spare_pods: dict[str, dict[str, Any]]
+    started: list[EnforcerProcess] = field(default_factory=list)  # their logs are checked
 
     def apply(self, *objects: dict[str, Any]) -> None:
         apply_objects(self.kube, *objects)
@@ -433,13 +417,15 @@ class EnforcerLab:
     def enforcer(
         self, name: str, *extra_args: str, kubeconfig: Path | None = None
     ) -> EnforcerProcess:
-        return EnforcerProcess(
+        process = EnforcerProcess(
             self.dir,
             kubeconfig or self.kubeconfig,
             self.ovn.nb_remote,
             name=name,
             extra_args=extra_args,
         ).start()
+        self.started.append(process)
+        return process
 
 
 def start_enforcer_lab(
@@ -477,8 +463,11 @@ def start_enforcer_lab(
             else:
                 created.append(obj)
         apply_objects(kube, *created)
-        yield EnforcerLab(kube, ovn, dir, kubeconfig, spare)
+        lab = EnforcerLab(kube, ovn, dir, kubeconfig, spare)
+        yield lab
     finally:
         if ovn is not None:
             ovn.stop()
         kube.stop()
+    for process in lab.started:  # reached only when all went well
+        assert_no_forbidden(process.log, f"mnp enforcer {process.name}")
