@@ -211,7 +211,7 @@ def test_webhook_survives_disruptions_and_admits_only_its_clients(kube: KubeCont
     # The webhook's own shutdown (15 s by default) ends well within the pod's grace.
     assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
 
-    budget = _by_kind(objects, "PodDisruptionBudget")
+    budget = _named(objects, "PodDisruptionBudget", "mnp-webhook")
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
