@@ -24,8 +24,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from enforcer.lab.kube import KubeControlPlane
 from kubewatch import api_client
+from mnp_lab.kube import KubeControlPlane
 from tests.support.certs import CertificateAuthority
 from tests.support.kubectl import rendered_config
 from tests.support.service_accounts import (
@@ -39,8 +39,6 @@ from tests.support.service_accounts import (
     service_account_user,
 )
 from tests.support.webhook_process import WebhookProcess, client_context
-
-pytestmark = pytest.mark.e2e
 
 CNI = "k8s.cni.cncf.io"
 COORDINATION = "coordination.k8s.io"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from enforcer.lab.kube import KubeControlPlane
+from mnp_lab.kube import KubeControlPlane
 from tests.support.paths import CONFIG_DIR
 
 SYSTEM_NAMESPACE = "mnp-system"
