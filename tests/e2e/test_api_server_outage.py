@@ -47,8 +47,6 @@ from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconf
 from tests.support.tcp_proxy import CountingProxy
 from tests.support.webhook_process import WebhookProcess, client_context
 
-pytestmark = pytest.mark.e2e
-
 OUTAGE_S = 20.0
 _WAIT_S = 60.0  # a ceiling for polling, not an expectation
 WEBHOOK_WATCHES = 2  # NADs, policies

@@ -36,8 +36,6 @@ from tests.support.cert_manager import (
 )
 from tests.support.kubectl import apply_objects, create_namespace, get_object
 
-pytestmark = pytest.mark.e2e
-
 _GO_MOD = BUILD_SCRIPT.parent / "cert-manager" / "go.mod"
 _PIN = re.search(
     r"^\s*(?:require\s+)?github\.com/cert-manager/cert-manager (v\S+)", _GO_MOD.read_text(), re.M

@@ -55,8 +55,6 @@ from tests.support.secret_projection import (
 from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconfig
 from tests.support.webhook_process import WebhookProcess
 
-pytestmark = pytest.mark.e2e
-
 SYSTEM_NAMESPACE = "mnp-system"
 SERVING_CERTIFICATE = "mnp-webhook"
 SERVING_SECRET = "mnp-webhook-tls"

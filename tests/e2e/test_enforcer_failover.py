@@ -41,8 +41,6 @@ from tests.support.enforcer_cluster import (
 from tests.support.ovn_enforcement import expected_keys, owned_keys, write_manifests
 from tests.support.tcp_proxy import CountingProxy
 
-pytestmark = pytest.mark.e2e
-
 LEASE_DURATION_S = 15.0  # the default the enforcers run with
 CHURN_STEPS = 36
 KILL_AT_STEP = 10

@@ -36,8 +36,6 @@ from tests.support.kubectl import apply_objects, crds_established
 from tests.support.paths import CONFIG_DIR
 from tests.support.tcp_proxy import CountingProxy
 
-pytestmark = pytest.mark.e2e
-
 NAMESPACE = "kubewatch"
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
 _WAIT_S = 60.0  # a ceiling for polling, not an expectation

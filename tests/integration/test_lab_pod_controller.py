@@ -11,15 +11,11 @@ import json
 from dataclasses import astuple, replace
 from typing import Any
 
-import pytest
-
 from mnp.model import NadKey
 from mnp.ovn_names import lsp_name
 from mnp_lab.ovn import OvnSandbox
 from mnp_lab.pod_network_controller import ControllerWork, PodKey, PodNetworkController
 from tests.support.k8s_objects import K8sObjects
-
-pytestmark = pytest.mark.integration
 
 
 class RecordedCore:

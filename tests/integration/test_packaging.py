@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 # Entries of the running venv's site-packages that a fresh venv must not see.
 OWN_DISTRIBUTIONS = ("mnp", "_editable_impl_", "__editable__", "pip", "_distutils_hack")
