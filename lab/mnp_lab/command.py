@@ -231,11 +231,16 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.action == "up":
+            if args.cert_manager_feature_gates and not args.cert_manager:
+                print(
+                    "mnp lab up: --cert-manager-feature-gates needs --cert-manager", file=sys.stderr
+                )
+                return EXIT_ERROR
             if args.kube:
                 return _up_kube(
                     args.dir, args.paths or [], args.cert_manager, args.cert_manager_feature_gates
                 )
-            if args.cert_manager or args.cert_manager_feature_gates:
+            if args.cert_manager:
                 print("mnp lab up: --cert-manager needs --kube", file=sys.stderr)
                 return EXIT_ERROR
             if not args.paths:

@@ -154,12 +154,16 @@ def test_up_kube_cert_manager_issues_injects_renews_and_down(tmp_path: Path) -> 
     assert OvnSandbox(lab_dir).pids() == {}
 
 
-def test_cert_manager_needs_kube(tmp_path: Path) -> None:
+def test_cert_manager_needs_kube_and_its_gates_need_cert_manager(tmp_path: Path) -> None:
     result = mnp("lab", "up", "--dir", str(tmp_path), "--cert-manager", "-f", "examples/layer2")
+    gates = mnp(
+        "lab", "up", "--dir", str(tmp_path), "--kube", "--cert-manager-feature-gates=A=true"
+    )
 
-    assert result.returncode == 2
+    assert (result.returncode, gates.returncode) == (2, 2)
     assert result.stderr == "mnp lab up: --cert-manager needs --kube\n"
-    assert not (tmp_path / "lab.json").exists()
+    assert gates.stderr == "mnp lab up: --cert-manager-feature-gates needs --cert-manager\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def _secret(lab: KubeLab, namespace: str, name: str) -> dict[str, bytes]:
