@@ -6,7 +6,8 @@ and exits 1 when OVN disagrees with the reference model; ``down`` stops every pr
 recorded for the lab.
 
 ``up --kube`` starts a full sandbox instead (kube-apiserver, both webhooks, the enforcer and
-``pod-controller``, see ``mnp_lab.kube_lab``); ``trace`` on such a lab reads the
+``pod-controller``, see ``mnp_lab.kube_lab``), with ``--cert-manager`` a real cert-manager
+issuing the webhook's certificate; ``trace`` on such a lab reads the
 objects from the API server unless ``-f`` is given.
 """
 
@@ -53,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
         help="also run kube-apiserver, mnp webhook, mnp enforcer and a pod controller; "
         "the manifests are applied with kubectl",
     )
+    up.add_argument(
+        "--cert-manager",
+        action="store_true",
+        help="with --kube: a real cert-manager (controller and cainjector) issues the webhook's "
+        "certificate from config/certmanager/ and injects its CA into the webhook configurations",
+    )
+    up.add_argument(
+        "--cert-manager-feature-gates",
+        default="",
+        metavar="GATES",
+        help="with --cert-manager: cainjector's feature gates, like CAInjectorMerging=false",
+    )
     files(up, False)
     tr = sub.add_parser("trace", help="print the ovn-trace connectivity matrix")
     tr.add_argument("--dir", required=True, type=Path)
@@ -72,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "pod-controller",
         help="(started by up --kube) play OVN-Kubernetes: pod addresses and switch ports",
+        add_help=False,
+    )
+    sub.add_parser(
+        "secret-projector",
+        help="(started by up --kube --cert-manager) project the webhook's Secret like a kubelet",
         add_help=False,
     )
     return parser
@@ -99,14 +117,18 @@ def _report(build: SnapshotBuild) -> None:
         print(f"rejected MultiNetworkPolicy {key}: {'; '.join(errors)}", file=sys.stderr)
 
 
-def _up_kube(dir: Path, paths: list[str]) -> int:
+def _up_kube(dir: Path, paths: list[str], cert_manager: bool, feature_gates: str) -> int:
+    from mnp_lab.cert_manager import CertManagerError, LabCertManagerOptions
     from mnp_lab.kube import KubeControlPlaneError
     from mnp_lab.kube_binaries import KubeBinariesError
     from mnp_lab.kube_lab import KubeLab, KubeLabError
 
     try:
-        lab = KubeLab(dir).start([os.path.abspath(p) for p in paths], strict=False)
-    except (KubeLabError, KubeBinariesError, KubeControlPlaneError) as e:
+        options = LabCertManagerOptions(feature_gates) if cert_manager else None
+        lab = KubeLab(dir, cert_manager=options).start(
+            [os.path.abspath(p) for p in paths], strict=False
+        )
+    except (KubeLabError, KubeBinariesError, KubeControlPlaneError, CertManagerError) as e:
         print(f"mnp lab up: {e}", file=sys.stderr)
         return EXIT_ERROR
     for failure in lab.failures:
@@ -202,11 +224,25 @@ def main(argv: list[str]) -> int:
         from mnp_lab.pod_network_controller import main as pod_controller_main
 
         return pod_controller_main(argv[1:])
+    if argv and argv[0] == "secret-projector":
+        from mnp_lab.secret_projection import main as secret_projector_main
+
+        return secret_projector_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.action == "up":
+            if args.cert_manager_feature_gates and not args.cert_manager:
+                print(
+                    "mnp lab up: --cert-manager-feature-gates needs --cert-manager", file=sys.stderr
+                )
+                return EXIT_ERROR
             if args.kube:
-                return _up_kube(args.dir, args.paths or [])
+                return _up_kube(
+                    args.dir, args.paths or [], args.cert_manager, args.cert_manager_feature_gates
+                )
+            if args.cert_manager:
+                print("mnp lab up: --cert-manager needs --kube", file=sys.stderr)
+                return EXIT_ERROR
             if not args.paths:
                 print("mnp lab up: give -f FILE_OR_DIR (the manifests to build)", file=sys.stderr)
                 return EXIT_ERROR

@@ -6,6 +6,10 @@
 - the CRDs from ``config/crd`` (the lab's package data, ``mnp_lab.lab_files``), established;
 - ``mnp webhook`` with a lab CA, and the Validating and Mutating WebhookConfigurations
   from ``config/`` with only ``clientConfig`` patched (a loopback URL and the caBundle);
+  or, with ``cert_manager``, as in a cluster: cert-manager's controller and cainjector,
+  ``config/``'s Issuers and Certificates (plus a ``127.0.0.1`` SAN), the issued Secret
+  projected into the webhook's certificate directory by ``mnp lab secret-projector`` (the
+  kubelet's ``..data`` swap), and configurations without a caBundle, which cainjector fills;
 - ``mnp enforcer --source kube`` writing into the sandbox's NB;
 - ``mnp lab pod-controller``, the stand-in for OVN-Kubernetes (pod addresses and ports);
 - then the manifests, with kubectl: Namespaces and NADs, then the rest, then policies.
@@ -42,6 +46,13 @@ from mnp.manifests import Manifest, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.snapshot import SnapshotBuild, build_snapshot
 from mnp_lab.addressing import fill_pod_networks
+from mnp_lab.cert_manager import (
+    CertManager,
+    LabCertManagerOptions,
+    certificate_settled,
+    ensure_cert_manager_binaries,
+    loopback_issuance,
+)
 from mnp_lab.connectivity import ProbePort
 from mnp_lab.kube import KubeControlPlane, KubeControlPlaneError
 from mnp_lab.kube_binaries import KubeBinaries, ensure_binaries
@@ -67,6 +78,9 @@ MODELLED_RESOURCES = (
 # taken the new configuration: the one way to observe that it did (see rotate_webhook_ca).
 ROTATION_PROBE_LABEL = "lab.mnp.k8s.cni.cncf.io/rotation-probe"
 PROBE_NAMESPACE = "default"
+
+# The lab's stand-in for the kubelet's secret volume: a lab process named like this.
+SECRET_PROJECTOR = "secret-projector"
 
 # Ceilings for polling, not expectations: on a busy 2-core machine things take longer.
 _READY_TIMEOUT_S = 90.0
@@ -100,8 +114,13 @@ class KubeLab:
         dir: Path,
         binaries: KubeBinaries | None = None,
         progress: TextIO | None = sys.stderr,
+        cert_manager: LabCertManagerOptions | None = None,
     ) -> None:
         self.dir = Path(dir).resolve()
+        # With options, cert-manager issues the webhook's certificate and injects its CA.
+        self.cert_manager_options = cert_manager
+        self._cert_manager: CertManager | None = None
+        self.serving_certificate: tuple[str, str] = ("", "")  # (namespace, name) if cert-manager
         self.progress = progress
         self._binaries = binaries
         self.sandbox = OvnSandbox(self.dir)
@@ -135,8 +154,14 @@ class KubeLab:
 
     @property
     def ca_bundle(self) -> bytes:
-        """The caBundle currently installed in the webhook configurations (PEM)."""
+        """The caBundle the lab installed in the webhook configurations (PEM); empty with
+        cert-manager, whose cainjector sets it."""
         return self._ca_bundle
+
+    @property
+    def cert_manager_dir(self) -> Path:
+        """cert-manager's working directory and logs."""
+        return self.dir / "cert-manager"
 
     @property
     def binaries(self) -> KubeBinaries:
@@ -206,9 +231,12 @@ class KubeLab:
             *(f"customresourcedefinition/{n}" for n in CRD_NAMES),
         )
         _remove_tree(self.webhook_cert_dir)
-        self._write_webhook_certificate(new_ca=True)
-        assert self._ca is not None
-        self._ca_bundle = self._ca.cert_pem
+        if self.cert_manager_options is not None:
+            self._start_cert_manager(self.cert_manager_options)
+        else:
+            self._write_webhook_certificate(new_ca=True)
+            assert self._ca is not None
+            self._ca_bundle = self._ca.cert_pem
         self.webhook_port = free_port()
         self.webhook_health_port = free_port()
         self._save_kube_state()
@@ -228,7 +256,67 @@ class KubeLab:
         self._wait_webhook_ready()
         self._say("webhook ready; installing the webhook configurations")
         self.install_webhook_configurations()
+        if self.cert_manager_options is not None:
+            self._say("waiting for cainjector to fill the caBundle")
         self._wait_webhooks_called(mutating=True)
+
+    def _start_cert_manager(self, options: LabCertManagerOptions) -> None:
+        """cert-manager issues config/'s serving Certificate; once its Secret exists, a
+        projector keeps it in the webhook's certificate directory, as a kubelet would."""
+        binaries = ensure_cert_manager_binaries(progress=self.progress)
+        self._say("starting cert-manager's controller and cainjector")
+        self._cert_manager = CertManager(
+            self.plane,
+            self.cert_manager_dir,
+            binaries,
+            cainjector_feature_gates=options.cainjector_feature_gates,
+        )
+        try:
+            self._cert_manager.start()
+        finally:  # recorded even when it failed half-way: `mnp lab down` must find them
+            update_lab_pids(self.lab_file, add=self._cert_manager.pids, remove=[])
+            self._save_kube_state()
+        config = self._rendered_config()
+        issuance = loopback_issuance(config)
+        namespaces = [o for o in config if o.get("kind") == "Namespace"]
+        for group in (namespaces, issuance):
+            doc = {"apiVersion": "v1", "kind": "List", "items": group}
+            self.kubectl("apply", "-f", "-", input=json.dumps(doc))
+        serving = [o for o in issuance if o["kind"] == "Certificate" and not o["spec"].get("isCA")]
+        if len(serving) != 1:
+            raise KubeLabError(f"{CONFIG_DIR} should hold one serving Certificate (not a CA)")
+        meta, secret = serving[0]["metadata"], serving[0]["spec"]["secretName"]
+        self.serving_certificate = (meta["namespace"], meta["name"])
+        self._say(f"waiting for cert-manager to issue {meta['namespace']}/{meta['name']}")
+        self._cert_manager.wait_for(
+            lambda: certificate_settled(self.plane, meta["namespace"], meta["name"], 1),
+            f"Certificate {meta['namespace']}/{meta['name']} to be issued",
+            timeout=_READY_TIMEOUT_S * 2,
+        )
+        self._spawn(
+            SECRET_PROJECTOR,
+            [
+                "lab",
+                SECRET_PROJECTOR,
+                f"--kubeconfig={self.kubeconfig}",
+                f"--namespace={meta['namespace']}",
+                f"--name={secret}",
+                f"--dir={self.webhook_cert_dir}",
+            ],
+        )
+        self._wait_projected()
+
+    def _wait_projected(self) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while not (self.webhook_cert_dir / "tls.key").exists():
+            self._check_alive(SECRET_PROJECTOR)
+            if time.monotonic() > deadline:
+                raise KubeLabError(
+                    f"the serving Secret never reached {self.webhook_cert_dir}; the end of "
+                    f"{self.dir / (SECRET_PROJECTOR + '.log')}:\n"
+                    f"{log_tail(self.dir / (SECRET_PROJECTOR + '.log'))}"
+                )
+            time.sleep(_POLL_S)
 
     def stop(self) -> None:
         """Stop every process of the lab (by pid, last started first) and OVN."""
@@ -236,6 +324,13 @@ class KubeLab:
         for name, proc in list(self._children.items()):
             _stop_child(proc)
             self._children.pop(name)
+        if self._cert_manager is not None:
+            stopped = self._cert_manager.pids
+            self._cert_manager.stop()
+            self._cert_manager = None
+            if self.lab_file.exists():
+                update_lab_pids(self.lab_file, add=[], remove=stopped)
+            lab = read_lab_state(self.lab_file)
         self.plane.stop()
         for pid in reversed([p for p in lab.get("pids") or [] if isinstance(p, int)]):
             stop_pid(pid)
@@ -257,6 +352,12 @@ class KubeLab:
         lab.webhook_port = int(kube.get("webhook_port") or 0)
         lab.webhook_health_port = int(kube.get("webhook_health_port") or 0)
         lab._ca_bundle = base64.b64decode(kube.get("ca_bundle") or "")
+        serving = kube.get("cert_manager_certificate")
+        if isinstance(serving, list) and len(serving) == 2:
+            lab.cert_manager_options = LabCertManagerOptions(
+                str(kube.get("cert_manager_feature_gates") or "")
+            )
+            lab.serving_certificate = (str(serving[0]), str(serving[1]))
         return lab
 
     def __enter__(self) -> KubeLab:
@@ -311,8 +412,15 @@ class KubeLab:
             "webhook_port": self.webhook_port,
             "webhook_health_port": self.webhook_health_port,
             "ca_bundle": base64.b64encode(self._ca_bundle).decode(),
-            "processes": {**self.pids(), **{n: p.pid for n, p in self._children.items()}},
+            "processes": {
+                **self.pids(),
+                **(self._cert_manager.processes if self._cert_manager else {}),
+                **{n: p.pid for n, p in self._children.items()},
+            },
         }
+        if self.cert_manager_options is not None:
+            state["cert_manager_certificate"] = list(self.serving_certificate)
+            state["cert_manager_feature_gates"] = self.cert_manager_options.cainjector_feature_gates
         write_lab_state(self.lab_file, kube=state)
 
     def _forget(self, name: str) -> None:
@@ -375,24 +483,26 @@ class KubeLab:
                 (certs / name).symlink_to(f"..data/{name}")
         return pem.cert_pem
 
+    def _rendered_config(self) -> list[dict[str, Any]]:
+        """config/ as ``kubectl kustomize`` renders it."""
+        rendered = self.kubectl("kustomize", str(CONFIG_DIR)).stdout
+        return [doc for doc in yaml.safe_load_all(rendered) if isinstance(doc, dict)]
+
     def webhook_configurations(
-        self, ca_bundle: bytes, probe_generation: str | None = None
+        self, ca_bundle: bytes | None, probe_generation: str | None = None
     ) -> list[dict[str, Any]]:
         """config/'s webhook configurations with only ``clientConfig`` replaced (plus, during
-        a CA rotation, an objectSelector that lets probe objects skip the webhook)."""
-        rendered = self.kubectl("kustomize", str(CONFIG_DIR)).stdout
-        configs = [
-            doc for doc in yaml.safe_load_all(rendered) if doc and doc.get("kind") in WEBHOOK_KINDS
-        ]
+        a CA rotation, an objectSelector that lets probe objects skip the webhook). With
+        ``ca_bundle`` None there is no caBundle: cainjector sets it, as in a cluster."""
+        configs = [doc for doc in self._rendered_config() if doc.get("kind") in WEBHOOK_KINDS]
         if len(configs) != len(WEBHOOK_KINDS):
             raise KubeLabError(f"{CONFIG_DIR} should render one of each of {WEBHOOK_KINDS}")
         for config in configs:
             for hook in config["webhooks"]:
                 path = hook["clientConfig"]["service"].get("path", "/")
-                hook["clientConfig"] = {
-                    "url": f"{self.webhook_url}{path}",
-                    "caBundle": base64.b64encode(ca_bundle).decode(),
-                }
+                hook["clientConfig"] = {"url": f"{self.webhook_url}{path}"}
+                if ca_bundle is not None:
+                    hook["clientConfig"]["caBundle"] = base64.b64encode(ca_bundle).decode()
                 if probe_generation is not None:
                     hook["objectSelector"] = {
                         "matchExpressions": [
@@ -408,11 +518,16 @@ class KubeLab:
     def install_webhook_configurations(
         self, ca_bundle: bytes | None = None, probe_generation: str | None = None
     ) -> None:
-        bundle = ca_bundle if ca_bundle is not None else self._ca_bundle
-        configs = self.webhook_configurations(bundle, probe_generation)
+        if self.cert_manager_options is not None:
+            if ca_bundle is not None or probe_generation is not None:
+                raise KubeLabError("with cert-manager, cainjector owns the caBundle")
+            configs = self.webhook_configurations(None)
+        else:
+            ca_bundle = ca_bundle if ca_bundle is not None else self._ca_bundle
+            configs = self.webhook_configurations(ca_bundle, probe_generation)
+            self._ca_bundle = ca_bundle
         doc = {"apiVersion": "v1", "kind": "List", "items": configs}
         self.kubectl("apply", "-f", "-", input=json.dumps(doc))
-        self._ca_bundle = bundle
         self._save_kube_state()
 
     def rotate_webhook_certificate(self) -> None:
@@ -433,6 +548,8 @@ class KubeLab:
         ``after_step`` is called with each step's name once it is done (tests use it to
         see requests pass in every phase).
         """
+        if self.cert_manager_options is not None:
+            raise KubeLabError("with cert-manager, renew the Certificate instead")
         old_bundle = self._ca_bundle
         self._cert_generation += 1
         generation = str(self._cert_generation)
@@ -680,6 +797,7 @@ class KubeLab:
             f"  mnp enforcer    NB {self.sandbox.nb_remote} (pid {pids.get('enforcer')}, "
             "log enforcer.log)",
             f"  pod controller  pid {pids.get('pod-controller')} (log pod-controller.log)",
+            *self._describe_cert_manager(pids),
             "",
             f"  export KUBECONFIG={self.kubeconfig}",
             "  kubectl apply -f policy.yaml",
@@ -687,6 +805,19 @@ class KubeLab:
             f"  mnp lab down --dir {self.dir}",
         ]
         return "\n".join(lines) + "\n"
+
+    def _describe_cert_manager(self, pids: dict[str, int]) -> list[str]:
+        if self.cert_manager_options is None:
+            return []
+        namespace, name = self.serving_certificate
+        logs = self.cert_manager_dir.relative_to(self.dir)
+        return [
+            f"  cert-manager    controller pid {pids.get('cert-manager-controller')}, "
+            f"cainjector pid {pids.get('cert-manager-cainjector')} (logs {logs}/)",
+            f"  webhook TLS     Certificate {namespace}/{name}, projected into "
+            f"{self.webhook_cert_dir} (pid {pids.get(SECRET_PROJECTOR)}, "
+            f"log {SECRET_PROJECTOR}.log)",
+        ]
 
 
 def _locate(line: str, manifests: Sequence[Manifest]) -> str:

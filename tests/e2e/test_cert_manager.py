@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from mnp_lab.kube import KubeControlPlane
-from tests.support.cert_manager import (
+from mnp_lab.cert_manager import (
     BUILD_SCRIPT,
     CAINJECTOR,
     CONTROLLER,
@@ -34,6 +33,7 @@ from tests.support.cert_manager import (
     CertManagerError,
     ensure_cert_manager_binaries,
 )
+from mnp_lab.kube import KubeControlPlane
 from tests.support.kubectl import apply_objects, create_namespace, get_object
 
 _GO_MOD = BUILD_SCRIPT.parent / "cert-manager" / "go.mod"

@@ -33,8 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubewatch import api_client
 from mnp.admission import MUTATING_WEBHOOK_NAME, VALIDATING_WEBHOOK_NAME
-from mnp_lab.kube import KubeControlPlane
-from tests.support.cert_manager import (
+from mnp_lab.cert_manager import (
     CAINJECTOR,
     CONTROLLER,
     CertManager,
@@ -44,14 +43,15 @@ from tests.support.cert_manager import (
     loopback_issuance,
     trigger_renewal,
 )
-from tests.support.kubectl import apply_objects, create_namespace, rendered_config
-from tests.support.paths import REPO_ROOT
-from tests.support.secret_projection import (
+from mnp_lab.kube import KubeControlPlane
+from mnp_lab.secret_projection import (
     SecretProjector,
     SecretReader,
     kubernetes_secret_reader,
     project,
 )
+from tests.support.kubectl import apply_objects, create_namespace, rendered_config
+from tests.support.paths import REPO_ROOT
 from tests.support.service_accounts import assert_no_forbidden, webhook_kubeconfig
 from tests.support.webhook_process import WebhookProcess
 

@@ -83,7 +83,7 @@ def test_the_wheel_holds_the_product_and_no_sandbox(wheel: Path) -> None:
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(zf.read(metadata_name).decode())
     packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert packages == {"mnp", "webhook", "enforcer"}
+    assert packages == {"mnp", "webhook", "enforcer", "kubewatch"}
     assert not [n for n in names if "lab" in n.split("/")[-1] or n.endswith((".sh", ".yaml"))]
     requires = metadata.get_all("Requires-Dist") or []
     unconditional = [r for r in requires if "extra ==" not in r]

@@ -11,22 +11,26 @@ The kubelet also lags: it notices a changed Secret on its next sync, up to a min
 later. ``delay`` mimics that lag, so a rotation is seen by the API server (through the
 caBundle) before it reaches the webhook's files, as in a cluster.
 
-Only the standard library and the ``kubernetes`` client are used, so the sandbox can import
-this module as it is.
+``mnp lab secret-projector`` (``main``) runs one as a lab process: ``mnp lab up --kube
+--cert-manager`` starts it for the webhook's certificate directory and ``mnp lab down`` stops it.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import logging
 import os
 import secrets
 import shutil
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,11 @@ class SecretProjector:
         log.info("projected version %d of the Secret into %s", self.versions, self.directory)
         return True
 
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set by ``stop()``, or by a signal handler that wants the loop to end."""
+        return self._stop
+
     def start(self) -> SecretProjector:
         def run() -> None:
             while not self._stop.is_set():
@@ -165,3 +174,44 @@ class SecretProjector:
                 )
             time.sleep(0.1)
         return self.projected
+
+
+def main(argv: list[str]) -> int:
+    """``mnp lab secret-projector``: project one Secret until SIGTERM (what a kubelet does for
+    a pod's secret volume, in a lab that has no kubelet)."""
+    parser = argparse.ArgumentParser(
+        prog="mnp lab secret-projector",
+        description="Project a Secret into a directory the way the kubelet does (..data swap).",
+    )
+    parser.add_argument("--kubeconfig", required=True, type=Path)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--name", required=True, help="the Secret")
+    parser.add_argument("--dir", required=True, type=Path, help="where to project it")
+    parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds")
+    parser.add_argument("--delay", type=float, default=0.0, help="the kubelet's lag, seconds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from kubewatch import api_client
+
+    try:
+        client = api_client(args.kubeconfig)
+    except Exception as e:  # ConfigException or OSError: say which file, not a traceback
+        print(f"mnp lab secret-projector: cannot read {args.kubeconfig}: {e}", file=sys.stderr)
+        return 2
+    reader = kubernetes_secret_reader(client, args.namespace, args.name)
+    projector = SecretProjector(
+        reader, args.dir, poll_interval=args.poll_interval, delay=args.delay
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        projector.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    projector.start()
+    while not projector.stop_requested.wait(1.0):
+        pass
+    projector.stop()
+    return 0

@@ -1,9 +1,10 @@
 """A real cert-manager (controller and cainjector) as local processes against a KubeControlPlane.
 
-``hack/build-cert-manager-binaries.sh`` owns the pinned version, the cache directory and the
-CRDs beside the binaries; this module runs it, installs the CRDs server-side, starts both
-processes with their logs in a directory, and stops them. A process that exits early is
-reported with the tail of its log, whatever step was waiting on it.
+``hack/build-cert-manager-binaries.sh`` (shipped with the lab, see ``mnp_lab.lab_files``) owns
+the pinned version, the cache directory and the CRDs beside the binaries; this module runs it,
+installs the CRDs server-side, starts both processes with their logs in a directory, and stops
+them. A process that exits early is reported with the tail of its log, whatever step was
+waiting on it. ``mnp lab up --kube --cert-manager`` and the e2e tests both use it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from mnp_lab.kube import KubeControlPlane
+from mnp_lab.lab_files import CERT_MANAGER_BUILD_SCRIPT
 from mnp_lab.processes import log_tail
-from tests.support.paths import REPO_ROOT
 
-BUILD_SCRIPT = REPO_ROOT / "hack" / "build-cert-manager-binaries.sh"
+BUILD_SCRIPT = CERT_MANAGER_BUILD_SCRIPT
+
 CONTROLLER = "cert-manager-controller"
 CAINJECTOR = "cert-manager-cainjector"
 CRD_NAMES = (
@@ -48,6 +50,14 @@ _POLL_INTERVAL_S = 0.2
 _BUILD_ERROR_TAIL_LINES = 40
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LabCertManagerOptions:
+    """What ``mnp lab up --kube --cert-manager`` asks of cert-manager: cainjector's feature
+    gates (``CAInjectorMerging=false`` shows a renewal that changes the trusted CA set)."""
+
+    cainjector_feature_gates: str = ""
 
 
 class CertManagerError(RuntimeError):
@@ -78,20 +88,52 @@ class CertManagerBinaries:
         lines = (self.bin_dir / "VERSIONS").read_text().splitlines()
         return dict(line.split("=", 1) for line in lines if "=" in line)
 
+    def missing(self) -> list[str]:
+        """The binaries (and the CRD directory) the build should have left but did not."""
+        absent = [p.name for p in (self.controller, self.cainjector) if not os.access(p, os.X_OK)]
+        return absent + ([] if self.crd_dir.is_dir() else ["crds/"])
+
+
+def _require_script() -> Path:
+    if not BUILD_SCRIPT.is_file():
+        raise CertManagerError(
+            f"{BUILD_SCRIPT} not found: the mnp-lab installation is incomplete; "
+            "reinstall it with `pip install '.[lab]'` from the mnp repository"
+        )
+    return BUILD_SCRIPT
+
+
+def pinned_bin_dir() -> Path:
+    """The cache directory for the pinned version (whether or not it is built yet)."""
+    result = subprocess.run(
+        ["bash", str(_require_script()), "--print-bin-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise CertManagerError(f"{BUILD_SCRIPT} --print-bin-dir failed: {result.stderr.strip()}")
+    return Path(result.stdout.strip())
+
 
 def ensure_cert_manager_binaries(progress: TextIO | None = sys.stderr) -> CertManagerBinaries:
     """Build the binaries unless the cache holds the pinned version; relay the progress.
 
-    Raises CertManagerError with the tail of the build's output when it fails.
+    The build script's progress lines are copied to ``progress`` as they come (a cold build
+    takes minutes on 2 cores). Raises CertManagerError with the tail of the build's output
+    when it fails.
     """
     tail: collections.deque[str] = collections.deque(maxlen=_BUILD_ERROR_TAIL_LINES)
-    proc = subprocess.Popen(
-        ["bash", str(BUILD_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            ["bash", str(_require_script())],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    except OSError as e:
+        raise CertManagerError(f"cannot run {BUILD_SCRIPT}: {e}") from e
     assert proc.stdout is not None
     with proc.stdout:
         for line in proc.stdout:
@@ -99,13 +141,21 @@ def ensure_cert_manager_binaries(progress: TextIO | None = sys.stderr) -> CertMa
             if progress is not None:
                 progress.write(line)
                 progress.flush()
-    if proc.wait() != 0:
+    returncode = proc.wait()
+    if returncode != 0:
         output = "\n".join(tail)
-        raise CertManagerError(f"{BUILD_SCRIPT} exited {proc.returncode}:\n{output}")
-    printed = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "--print-bin-dir"], capture_output=True, text=True, check=True
-    )
-    return CertManagerBinaries(Path(printed.stdout.strip()))
+        raise CertManagerError(
+            f"building cert-manager's controller and cainjector failed ({BUILD_SCRIPT} "
+            f"exited {returncode}):\n{output}"
+        )
+    binaries = CertManagerBinaries(pinned_bin_dir())
+    missing = binaries.missing()
+    if missing:
+        raise CertManagerError(
+            f"{BUILD_SCRIPT} succeeded but {', '.join(missing)} is missing from "
+            f"{binaries.bin_dir}; rerun it with --force"
+        )
+    return binaries
 
 
 def install_crds(kube: KubeControlPlane, binaries: CertManagerBinaries) -> None:
@@ -151,6 +201,11 @@ class CertManager:
     @property
     def pids(self) -> list[int]:
         return [proc.pid for proc in self._procs.values()]
+
+    @property
+    def processes(self) -> dict[str, int]:
+        """The running processes' pids by name (for a lab's ``lab.json``)."""
+        return {name: proc.pid for name, proc in self._procs.items()}
 
     def start(self) -> CertManager:
         """Install the CRDs, then start both processes and wait until each says it started."""
