@@ -434,7 +434,7 @@ def deny_rows(net: str, namespace: str, direction: Direction, lsps: Iterable[str
 
 
 def policy_networks(
-    policy: Policy, networks: dict[NadKey, Network]
+    policy: Policy, networks: Mapping[NadKey, Network]
 ) -> tuple[dict[str, tuple[Network, list[NadKey]]], list[str]]:
     path = fe.Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
     if not policy.policy_for:

@@ -269,9 +269,7 @@ class InterestIndex:
             candidates |= self._by_key.get((scope, None), set())
             for pair in labels.items():
                 candidates |= self._by_key.get((scope, pair), set())
-        return {
-            k for k in candidates if any(i.matches(ns, labels, ns_labels) for i in self._of[k])
-        }
+        return {k for k in candidates if any(i.matches(ns, labels, ns_labels) for i in self._of[k])}
 
     def for_namespace(self, old: dict[str, str], new: dict[str, str]) -> set[str]:
         """The policies whose namespaceSelectors match the old or the new labels."""

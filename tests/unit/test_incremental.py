@@ -76,9 +76,7 @@ selector_st = st.builds(
 )
 ns_selector_st = st.one_of(
     st.builds(LabelSelector),
-    st.sampled_from(NAMESPACES).map(
-        lambda n: LabelSelector(((NAMESPACE_NAME_LABEL, n),))
-    ),
+    st.sampled_from(NAMESPACES).map(lambda n: LabelSelector(((NAMESPACE_NAME_LABEL, n),))),
     st.builds(LabelSelector, match_labels=st.just((("team", "red"),))),
 )
 peer_st = st.one_of(
@@ -112,7 +110,7 @@ policy_st = st.builds(
     namespace=st.sampled_from(NAMESPACES),
     name=st.sampled_from(POLICY_NAMES),
     policy_for=st.lists(
-        st.sampled_from(NADS + (NadKey("c", "missing"),)), min_size=0, max_size=2, unique=True
+        st.sampled_from((*NADS, NadKey("c", "missing"))), min_size=0, max_size=2, unique=True
     ).map(tuple),
     pod_selector=selector_st,
     ingress=st.lists(rule_st, max_size=2).map(tuple),
@@ -178,7 +176,9 @@ def namespace_event_st(draw: st.DrawFn) -> NamespaceEvent:
     if draw(st.integers(0, 5)) == 0:
         return NamespaceEvent(name, None)
     extra = draw(st.sampled_from(((), (("team", "red"),), (("team", "blue"),))))
-    return NamespaceEvent(name, Namespace(name, tuple(sorted(((NAMESPACE_NAME_LABEL, name),) + extra))))
+    return NamespaceEvent(
+        name, Namespace(name, tuple(sorted(((NAMESPACE_NAME_LABEL, name), *extra))))
+    )
 
 
 @st.composite
