@@ -315,6 +315,7 @@ class IncrementalCompiler:
         self._deny_members: dict[tuple[str, str], set[Unit]] = defaultdict(set)
         self._deny: dict[DenyGroup, Rows] = {}
         self.rows = Rows()
+        self._acls_by_group: dict[str, set[str]] = defaultdict(set)
         self._marks = _Marks()
         self._dirty_deny: set[DenyGroup] = set()
         self._statuses_changed = False
@@ -334,15 +335,26 @@ class IncrementalCompiler:
             rejected=tuple(sorted(self._rejected.items())),
         )
 
-    def rows_for(self, keys: Iterable[str]) -> list[AnyRow]:
-        """The current rows of these keys (absent keys are rows to delete)."""
-        found: list[AnyRow] = []
-        for key in keys:
-            for table in (self.rows.port_groups, self.rows.address_sets, self.rows.acls):
-                row = table.get(key)
-                if row is not None:
-                    found.append(row)
-        return found
+    def desired_for(self, keys: Iterable[str]) -> DesiredState:
+        """The desired rows of ``keys``, plus every ACL of each port group among them or
+        holding one of them (a port group's ``acls`` is written whole); all statuses."""
+        wanted = set(keys)
+        rows = Rows()
+        groups = {k for k in wanted if k in self.rows.port_groups}
+        groups |= {
+            acl.port_group.key
+            for k in wanted
+            if (acl := self.rows.acls.get(k)) is not None and acl.port_group is not None
+        }
+        for group in groups:
+            if group in self.rows.port_groups:
+                rows.port_groups[group] = self.rows.port_groups[group]
+            for k in self._acls_by_group.get(group, ()):
+                rows.acls[k] = self.rows.acls[k]
+        for k in wanted:
+            if k in self.rows.address_sets:
+                rows.address_sets[k] = self.rows.address_sets[k]
+        return desired_state(rows, self.statuses.values())
 
     # -- events ---------------------------------------------------------------------------
 
@@ -519,6 +531,12 @@ class IncrementalCompiler:
 
     def _replace(self, old: Rows, new: Rows, delta: Delta) -> None:
         """Swap one unit's rows in the merged rows, recording the keys that changed."""
+        for key, acl in old.acls.items():
+            if acl.port_group is not None:
+                self._acls_by_group[acl.port_group.key].discard(key)
+        for key, acl in new.acls.items():
+            if acl.port_group is not None:
+                self._acls_by_group[acl.port_group.key].add(key)
         for table, before, after in _tables(self.rows, old, new):
             for key in before.keys() - after.keys():
                 del table[key]
