@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
+from enforcer.incremental_loop import IncrementalEnforcer, run_incremental_loop
 from enforcer.metrics import EnforcerMetrics
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
@@ -20,7 +21,7 @@ from enforcer.ovsdb import (
     split_remotes,
     tls_context,
 )
-from enforcer.reconcile import NbTarget, Reconciler, run_loop
+from enforcer.reconcile import NbTarget, Reconciler
 from enforcer.sources import Source
 
 log = logging.getLogger("mnp.enforcer")
@@ -124,7 +125,7 @@ def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source,
     from kubewatch import api_client
 
     api = api_client(args.kubeconfig)
-    return KubeSource(api, hooks=metrics.kube_watch), api
+    return KubeSource(api, hooks=metrics.kube_watch, lean=True), api
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,10 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        run_loop(
+        run_incremental_loop(
+            IncrementalEnforcer(target, reconciler.observers),
             source.snapshot,
+            source.events,
             source.changed,
-            reconciler,
             stop,
             args.debounce,
             args.resync,

@@ -290,3 +290,95 @@ def test_events_between_snapshots_and_load(first: list[Event], second: list[Even
     assert resynced.desired() == compile(cluster.snapshot())
     assert compiler.load(cluster.snapshot()) is not None
     assert compiler.desired() == compile(cluster.snapshot())
+
+
+# -- the work one event costs -------------------------------------------------------------------
+
+SCALE_NAD = NadKey("bench", "net")
+GROUPS = 50
+
+
+def scaled_cluster(n_pods: int, n_policies: int) -> Snapshot:
+    """Pods spread over GROUPS app labels; each policy selects one group and peers with
+    the next, so the rows one pod touches depend on GROUPS, never on the pod count."""
+    net = Network(SCALE_NAD, "bench-net", "layer2", OVN_CNI_TYPE, ("10.64.0.0/16",))
+    pods = []
+    for i in range(n_pods):
+        att = Attachment((f"10.64.{i // 250}.{i % 250 + 2}/16",), f"0a:58:0a:40:00:{i % 250:02x}")
+        pods.append(
+            Pod(
+                "bench",
+                f"pod-{i}",
+                (("app", f"g{i % GROUPS}"),),
+                "n1",
+                (SCALE_NAD,),
+                ((SCALE_NAD, att),),
+                (ContainerPort("http", 8080),),
+            )
+        )
+    policies = []
+    for j in range(n_policies):
+        peer = Peer(pod_selector=LabelSelector((("app", f"g{(j + 1) % GROUPS}"),)))
+        policies.append(
+            Policy(
+                "bench",
+                f"pol-{j}",
+                (SCALE_NAD,),
+                LabelSelector((("app", f"g{j % GROUPS}"),)),
+                (Rule((Port("TCP", "http"),), (peer,)),),
+                (Rule((Port("UDP", 53),), (peer,)),),
+                frozenset({"Ingress", "Egress"}),
+            )
+        )
+    return Snapshot((Namespace("bench"),), tuple(pods), (net,), tuple(policies))
+
+
+def relabel_work(n_pods: int) -> tuple[int, int, int]:
+    """(units, rows computed, rows changed) for one pod moving from group g7 to g8."""
+    snapshot = scaled_cluster(n_pods, 200)
+    compiler = IncrementalCompiler()
+    compiler.load(snapshot)
+    pod = next(p for p in snapshot.pods if p.name == "pod-7")
+    compiler.apply(PodEvent(("bench", "pod-7"), replace(pod, labels=(("app", "g8"),))))
+    delta = compiler.flush()
+    moved = replace(
+        snapshot,
+        pods=tuple(
+            replace(p, labels=(("app", "g8"),)) if p.name == "pod-7" else p for p in snapshot.pods
+        ),
+    )
+    assert compiler.desired() == compile(moved)
+    return delta.units_computed, delta.rows_computed, len(delta.keys)
+
+
+def test_one_relabel_recomputes_rows_independent_of_the_pod_count() -> None:
+    """200 policies over 50 groups (pol-j selects g[j%50], peers with g[j%50+1]): the pod
+    leaves g7 and joins g8, so the 4 policies each with j%50 in {6, 7, 8} are recompiled:
+    12 units of 6 rows (port group, named-port group, 2 address sets, 2 ACLs), plus the
+    namespace's two deny groups (3 rows each). Five times the pods, the same work."""
+    small = relabel_work(1_000)
+    large = relabel_work(5_000)
+    assert small == large
+    units, computed, changed = large
+    assert units == 12
+    assert computed == 12 * 6 + 2 * 3
+    assert 0 < changed <= computed
+
+
+def test_a_pod_update_that_changes_nothing_compile_reads_does_no_work() -> None:
+    snapshot = scaled_cluster(100, 20)
+    compiler = IncrementalCompiler()
+    compiler.load(snapshot)
+    same = replace(snapshot.pods[3])  # an equal model: what a status-only update leaves
+    compiler.apply(PodEvent(("bench", same.name), same))
+    delta = compiler.flush()
+    assert not delta
+    assert (delta.units_computed, delta.rows_computed) == (0, 0)
+
+
+def test_a_pod_no_policy_reads_recompiles_nothing() -> None:
+    compiler = IncrementalCompiler()
+    compiler.load(scaled_cluster(100, 20))  # policies cover groups g0..g20 only
+    loner = Pod("bench", "loner", (("app", "g40"),), "n1", (SCALE_NAD,))
+    compiler.apply(PodEvent(("bench", "loner"), loner))
+    assert compiler.flush().units_computed == 0
