@@ -158,6 +158,12 @@ class IncrementalEnforcer:
                 observe(result, elapsed)
             except Exception:  # an observer (events, metrics) must never stop enforcement
                 log.exception("reconcile observer failed")
+        if result.missing_ports:
+            log.info(
+                "%d switch ports not in the NB yet (left out until they appear), e.g. %s",
+                len(result.missing_ports),
+                result.missing_ports[0],
+            )
         log.info("reconciled: %s", result.summary())
         return result
 
