@@ -8,14 +8,21 @@ Needs the Debian OVN packages (ovsdb-server, ovn-northd).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
+from enforcer.incremental import PodEvent
+from enforcer.incremental_loop import IncrementalEnforcer, reconcile_rows
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.ovsdb import NB_DB, OvsdbConnection, connect, ovsdb_map, ovsdb_set
 from enforcer.reconcile import NbTarget, reconcile
@@ -146,6 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policies", type=int, default=1000)
     ap.add_argument("--pods", type=int, default=5000)
+    ap.add_argument("--relabels", type=int, default=20, help="incremental relabels to time")
     args = ap.parse_args()
     snap = synthetic_snapshot(args.policies, args.pods)
     desired, t_compile = timed(lambda: compile(snap))
@@ -178,6 +186,7 @@ def main() -> None:
             noop, t_noop = timed(lambda: reconcile(target, snap))
             moved = synthetic_snapshot(args.policies, args.pods, relabel=7)
             inc, t_inc = timed(lambda: reconcile(target, moved))
+            incremental = incremental_relabels(target, moved, args.relabels)
 
     first = t_compile + t_read + t_diff + t_tx
     print(f"floor (one raw transact, same row count): {t_floor:8.3f} s")
@@ -200,6 +209,82 @@ def main() -> None:
         f"one pod relabelled (writes {inc.rows_written}: {inc.summary()}): {t_inc:.3f} s  "
         f"ratio to floor {t_inc / t_floor:5.2f}"
     )
+    incremental.report(t_floor, t_compile)
+
+
+@dataclass
+class RelabelFigures:
+    """Pod relabels through the incremental path: compile (apply + flush) and end to end
+    (compile, read the NB, plan the changed rows only, transact)."""
+
+    rows_computed: list[int]
+    rows_changed: list[int]
+    rows_written: list[int]
+    compile_s: list[float]
+    total_s: list[float]
+    profile: str
+
+    def report(self, t_floor: float, t_full_compile: float) -> None:
+        n = len(self.total_s)
+        c50, t50 = statistics.median(self.compile_s), statistics.median(self.total_s)
+        print(f"incremental pod relabel ({n} relabels, median; max in brackets):")
+        print(
+            f"  rows computed {statistics.median(self.rows_computed):.0f} "
+            f"[{max(self.rows_computed)}], changed {statistics.median(self.rows_changed):.0f}, "
+            f"written {statistics.median(self.rows_written):.0f}"
+        )
+        print(
+            f"  compile (apply + flush)                : {c50:8.4f} s [{max(self.compile_s):.4f}]"
+            f"  ratio to full compile {c50 / t_full_compile:6.4f}"
+        )
+        print(
+            f"  end to end (compile, read, plan, write): {t50:8.4f} s [{max(self.total_s):.4f}]"
+            f"  ratio to floor {t50 / t_floor:5.2f}"
+        )
+        print("  profile of one relabel end to end (cumulative s, top functions):")
+        print(self.profile)
+
+
+def incremental_relabels(target: NbTarget, snap: Snapshot, count: int) -> RelabelFigures:
+    """Relabel ``count`` pods one after another (each to the next app group) on a running
+    incremental enforcer that starts from ``snap`` (already reconciled into the NB)."""
+    enforcer = IncrementalEnforcer(target)
+    enforcer.resync(snap)
+    pods = {p.name: p for p in snap.pods}
+    figures = RelabelFigures([], [], [], [], [], "")
+    for k in range(count):
+        name = f"pod-{(k * 97) % len(pods)}"
+        pod = replace(pods[name], labels=(("app", f"g{(k * 31 + 1) % GROUPS}"),))
+        pods[name] = pod
+        start = time.perf_counter()
+        enforcer.compiler.apply(PodEvent((pod.namespace, pod.name), pod))
+        delta = enforcer.compiler.flush()
+        compiled = time.perf_counter()
+        profiler = cProfile.Profile() if k == count - 1 else None
+        if profiler is not None:
+            profiler.enable()
+        result = reconcile_rows(target, enforcer.compiler.desired_for(delta.keys), delta.keys)
+        if profiler is not None:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(8)
+            figures.profile = _profile_lines(out.getvalue())
+        figures.compile_s.append(compiled - start)
+        figures.total_s.append(time.perf_counter() - start)
+        figures.rows_computed.append(delta.rows_computed)
+        figures.rows_changed.append(len(delta.keys))
+        figures.rows_written.append(result.rows_written)
+    return figures
+
+
+def _profile_lines(text: str) -> str:
+    """The pstats table rows only, shortened to cumulative time and function."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and parts[0].replace("/", "").isdigit():
+            rows.append(f"    {float(parts[3]):7.4f}  {parts[5][-70:]}")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
