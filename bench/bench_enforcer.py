@@ -282,8 +282,11 @@ def _profile_lines(text: str) -> str:
     rows = []
     for line in text.splitlines():
         parts = line.split(None, 5)
-        if len(parts) == 6 and parts[0].replace("/", "").isdigit():
-            rows.append(f"    {float(parts[3]):7.4f}  {parts[5][-70:]}")
+        if len(parts) == 6 and parts[0].replace("/", "").isdigit() and "(" in parts[5]:
+            try:
+                rows.append(f"    {float(parts[3]):7.4f}  {parts[5][-70:]}")
+            except ValueError:
+                continue  # the "N function calls in S seconds" header
     return "\n".join(rows)
 
 

@@ -13,7 +13,7 @@ the pod's old and new labels. A unit is recompiled whole, so the result is exact
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,7 +188,7 @@ class LiveNetworkPods:
             return [p for p in pods.values() if matches(selector, p.labels)]
         index = self._by_label[ns]
         names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
-        return [p for n in sorted(names) if matches(selector, (p := pods[n]).labels)]
+        return [p for n in names if matches(selector, (p := pods[n]).labels)]
 
     def namespaces(self, selector: LabelSelector) -> list[str]:
         return [ns for ns in sorted(self.by_ns) if matches(selector, self.ns_labels.get(ns, {}))]
@@ -312,7 +312,10 @@ class IncrementalCompiler:
         self._targets: dict[str, PolicyNetworks] = {}
         self._units: dict[Unit, PolicyOnNetwork] = {}
         self._units_by_net: dict[str, set[Unit]] = defaultdict(set)
-        self._deny_members: dict[tuple[str, str], set[Unit]] = defaultdict(set)
+        # Per deny group: how many units isolate each switch port, and how many units
+        # have that direction (the group exists while one does, even isolating nothing).
+        self._isolating: dict[DenyGroup, Counter[str]] = defaultdict(Counter)
+        self._deny_units: Counter[DenyGroup] = Counter()
         self._deny: dict[DenyGroup, Rows] = {}
         self.rows = Rows()
         self._acls_by_group: dict[str, set[str]] = defaultdict(set)
@@ -505,28 +508,36 @@ class IncrementalCompiler:
         else:
             self._units_by_net[net_name].discard(unit)
         self._replace(old.rows if old else Rows(), new.rows if new else Rows(), delta)
-        ns = policy_key.split("/", 1)[0]
-        if new is None:
-            self._deny_members[(net_name, ns)].discard(unit)
-        else:
-            self._deny_members[(net_name, ns)].add(unit)
         if _deny_inputs(old) != _deny_inputs(new):
-            for d in (old.directions if old else ()) + (new.directions if new else ()):
-                self._dirty_deny.add((net_name, ns, d))
+            self._count_isolated(net_name, policy_key, old, -1)
+            self._count_isolated(net_name, policy_key, new, +1)
+
+    def _count_isolated(
+        self, net_name: str, policy_key: str, unit: PolicyOnNetwork | None, sign: int
+    ) -> None:
+        if unit is None:
+            return
+        ns = policy_key.split("/", 1)[0]
+        for d in unit.directions:
+            group = (net_name, ns, d)
+            self._dirty_deny.add(group)
+            self._deny_units[group] += sign
+            counts = self._isolating[group]
+            for lsp in unit.isolated:
+                counts[lsp] += sign
+                if not counts[lsp]:
+                    del counts[lsp]
 
     def _recompute_deny(self, group: DenyGroup, delta: Delta) -> None:
-        net_name, ns, direction = group
-        members = [
-            self._units[u]
-            for u in self._deny_members.get((net_name, ns), ())
-            if direction in self._units[u].directions
-        ]
         old = self._deny.pop(group, Rows())
         new = Rows()
-        if members:
-            new = deny_rows(net_name, ns, direction, (lsp for u in members for lsp in u.isolated))
+        if self._deny_units[group] > 0:
+            new = deny_rows(*group, self._isolating[group])
             self._deny[group] = new
             delta.rows_computed += len(new)
+        else:
+            self._deny_units.pop(group, None)
+            self._isolating.pop(group, None)
         self._replace(old, new, delta)
 
     def _replace(self, old: Rows, new: Rows, delta: Delta) -> None:
