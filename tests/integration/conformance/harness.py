@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from enforcer.incremental import events_between
+from enforcer.incremental_loop import IncrementalEnforcer
 from enforcer.lab.ovn import OvnSandbox
 from enforcer.lab.topology import build_topology
 from enforcer.lab.trace import NetworkMatrix, trace_matrix
-from enforcer.incremental import events_between
-from enforcer.incremental_loop import IncrementalEnforcer
 from enforcer.reconcile import NbTarget, ReconcileResult, reconcile
 from mnp.connectivity import ProbePort
 from mnp.model import Snapshot

@@ -9,6 +9,7 @@ suites (the full-snapshot mode runs all of those already).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -39,15 +40,12 @@ def layer2_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conformance
 
 @pytest.fixture(scope="module")
 def other_labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ConformanceLab]]:
-    labs: dict[str, ConformanceLab] = {}
-    starters = [start_lab(spec, tmp_path_factory, "incremental") for spec, _ in SUITES.values()]
-    try:
-        for name, starter in zip(SUITES, starters, strict=True):
-            labs[name] = next(starter)
-        yield labs
-    finally:
-        for starter in starters:
-            starter.close()
+    lab = contextmanager(start_lab)
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(lab(spec, tmp_path_factory, "incremental"))
+            for name, (spec, _) in SUITES.items()
+        }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
