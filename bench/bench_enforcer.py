@@ -43,6 +43,7 @@ from mnp.model import (
 from mnp.ovn_names import lsp_name
 
 T = TypeVar("T")
+REPO = str(Path(__file__).resolve().parent.parent)
 NAD = NadKey("bench", "net")
 GROUPS = 250  # pods per app group = pods / GROUPS
 
@@ -284,7 +285,8 @@ def _profile_lines(text: str) -> str:
         parts = line.split(None, 5)
         if len(parts) == 6 and parts[0].replace("/", "").isdigit() and "(" in parts[5]:
             try:
-                rows.append(f"    {float(parts[3]):7.4f}  {parts[5][-70:]}")
+                where = parts[5].replace(f"{REPO}/", "")
+                rows.append(f"    {float(parts[3]):7.4f}  {where[-70:]}")
             except ValueError:
                 continue  # the "N function calls in S seconds" header
     return "\n".join(rows)
