@@ -133,7 +133,11 @@ class KubeSource:
         self.events.put(PodEvent(_split_key(key), value))
 
     def _on_namespace(self, key: str, value: Namespace | None) -> None:
-        self.events.put(NamespaceEvent(key, value))
+        # A deleted namespace's pods (while they go) still match on its name label, as
+        # ``snapshot()``'s implicit namespaces do; a namespace without pods changes no row.
+        self.events.put(
+            NamespaceEvent(key, value if value is not None else implicit_namespace(key))
+        )
 
     def _on_nad(self, key: str, value: dict[str, Any] | None) -> None:
         network = parse_nad(value)[0] if value is not None else None
