@@ -13,14 +13,21 @@ Needs the Debian OVN packages (ovsdb-server, ovn-northd).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
+from enforcer.incremental import PodEvent
+from enforcer.incremental_loop import IncrementalEnforcer, reconcile_rows
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import NB_DB, OvsdbConnection, connect, ovsdb_map, ovsdb_set
 from enforcer.reconcile import NbTarget, Reconciler, reconcile, reconcile_against
@@ -42,6 +49,7 @@ from mnp.ovn_names import lsp_name
 from mnp_lab.ovn import OvnSandbox
 
 T = TypeVar("T")
+REPO = str(Path(__file__).resolve().parent.parent)
 NAD = NadKey("bench", "net")
 GROUPS = 250  # pods per app group = pods / GROUPS
 
@@ -152,6 +160,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--policies", type=int, default=1000)
     ap.add_argument("--pods", type=int, default=5000)
+    ap.add_argument("--relabels", type=int, default=20, help="incremental relabels to time")
     args = ap.parse_args()
     snap = synthetic_snapshot(args.policies, args.pods)
     desired, t_compile = timed(lambda: compile(snap))
@@ -196,6 +205,7 @@ def main() -> None:
                 compiled = compile(moved)
                 r_replan, t_replan = timed(lambda: reconcile_against(replica, compiled))
                 r_inc, t_r_inc = timed(lambda: live(snap))
+            incremental = incremental_relabels(target, moved, args.relabels)
 
     first = t_compile + t_read_empty + t_diff + t_tx
     rows = [
@@ -218,6 +228,86 @@ def main() -> None:
         tail = f"  ratio to floor {ratio / t_floor:5.2f}" if ratio is not None else ""
         print(f"{label:60s}: {seconds:8.3f} s{tail}")
     print(f"relabel writes: {r_inc.summary()}")
+    incremental.report(t_floor, t_compile)
+
+
+@dataclass
+class RelabelFigures:
+    """Pod relabels through the incremental path: compile (apply + flush) and end to end
+    (compile, read the NB, plan the changed rows only, transact)."""
+
+    rows_computed: list[int]
+    rows_changed: list[int]
+    rows_written: list[int]
+    compile_s: list[float]
+    total_s: list[float]
+    profile: str
+
+    def report(self, t_floor: float, t_full_compile: float) -> None:
+        n = len(self.total_s)
+        c50, t50 = statistics.median(self.compile_s), statistics.median(self.total_s)
+        print(f"incremental pod relabel ({n} relabels, median; max in brackets):")
+        print(
+            f"  rows computed {statistics.median(self.rows_computed):.0f} "
+            f"[{max(self.rows_computed)}], changed {statistics.median(self.rows_changed):.0f}, "
+            f"written {statistics.median(self.rows_written):.0f}"
+        )
+        print(
+            f"  compile (apply + flush)                : {c50:8.4f} s [{max(self.compile_s):.4f}]"
+            f"  ratio to full compile {c50 / t_full_compile:6.4f}"
+        )
+        print(
+            f"  end to end (compile, read, plan, write): {t50:8.4f} s [{max(self.total_s):.4f}]"
+            f"  ratio to floor {t50 / t_floor:5.2f}"
+        )
+        print("  profile of one relabel end to end (cumulative s, top functions):")
+        print(self.profile)
+
+
+def incremental_relabels(target: NbTarget, snap: Snapshot, count: int) -> RelabelFigures:
+    """Relabel ``count`` pods one after another (each to the next app group) on a running
+    incremental enforcer that starts from ``snap`` (already reconciled into the NB)."""
+    enforcer = IncrementalEnforcer(target)
+    enforcer.resync(snap)
+    pods = {p.name: p for p in snap.pods}
+    figures = RelabelFigures([], [], [], [], [], "")
+    for k in range(count):
+        name = f"pod-{(k * 97) % len(pods)}"
+        pod = replace(pods[name], labels=(("app", f"g{(k * 31 + 1) % GROUPS}"),))
+        pods[name] = pod
+        start = time.perf_counter()
+        enforcer.compiler.apply(PodEvent((pod.namespace, pod.name), pod))
+        delta = enforcer.compiler.flush()
+        compiled = time.perf_counter()
+        profiler = cProfile.Profile() if k == count - 1 else None
+        if profiler is not None:
+            profiler.enable()
+        result = reconcile_rows(target, enforcer.compiler.desired_for(delta.keys), delta.keys)
+        if profiler is not None:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(8)
+            figures.profile = _profile_lines(out.getvalue())
+        figures.compile_s.append(compiled - start)
+        figures.total_s.append(time.perf_counter() - start)
+        figures.rows_computed.append(delta.rows_computed)
+        figures.rows_changed.append(len(delta.keys))
+        figures.rows_written.append(result.rows_written)
+    return figures
+
+
+def _profile_lines(text: str) -> str:
+    """The pstats table rows only, shortened to cumulative time and function."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and parts[0].replace("/", "").isdigit() and "(" in parts[5]:
+            try:
+                where = parts[5].replace(f"{REPO}/", "")
+                rows.append(f"    {float(parts[3]):7.4f}  {where[-70:]}")
+            except ValueError:
+                continue  # the "N function calls in S seconds" header
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

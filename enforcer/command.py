@@ -153,7 +153,7 @@ def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source,
     from kubewatch import api_client
 
     api = api_client(args.kubeconfig)
-    return KubeSource(api, hooks=metrics.kube_watch), api
+    return KubeSource(api, hooks=metrics.kube_watch, lean=True), api
 
 
 def _leader_elect(args: argparse.Namespace) -> bool:

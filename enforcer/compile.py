@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from enforcer import acl_match as m
 from enforcer.desired import AclRow, AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
@@ -64,19 +65,35 @@ class PodOnNetwork:
     labels: dict[str, str]
 
 
+class PodIndex(Protocol):
+    """What a policy compile reads of one network's pods (the full compile's memoised
+    ``NetworkPods``, or the incremental compiler's live index)."""
+
+    @property
+    def all(self) -> Sequence[PodOnNetwork]: ...
+
+    def in_namespace(self, ns: str, selector: LabelSelector | None) -> list[PodOnNetwork]: ...
+
+    def namespaces(self, selector: LabelSelector) -> list[str]: ...
+
+
 class NetworkPods:
     """The pods of one network, indexed by namespace, with memoised selector results
     (many policies share selectors; matching each against every pod dominates compile)."""
 
     def __init__(self, pods: Sequence[PodOnNetwork], ns_labels: dict[str, dict[str, str]]):
-        self.all = list(pods)
+        self._all = list(pods)
         self.ns_labels = ns_labels
         self.by_ns: dict[str, list[PodOnNetwork]] = defaultdict(list)
-        for p in self.all:
+        for p in self._all:
             self.by_ns[p.pod.namespace].append(p)
         self._in_ns: dict[tuple[str, LabelSelector | None], list[PodOnNetwork]] = {}
         self._namespaces: dict[LabelSelector, list[str]] = {}
         self._by_label: dict[str, dict[tuple[str, str], list[PodOnNetwork]]] = {}
+
+    @property
+    def all(self) -> Sequence[PodOnNetwork]:
+        return self._all
 
     def in_namespace(self, ns: str, selector: LabelSelector | None) -> list[PodOnNetwork]:
         key = (ns, selector)
@@ -113,10 +130,20 @@ class NetworkPods:
 
 
 @dataclass
-class _Out:
-    port_groups: dict[str, PortGroupRow]
-    address_sets: dict[str, AddressSetRow]
-    acls: dict[str, AclRow]
+class Rows:
+    """Rows by key, per table: what one policy on one network (or one deny group) compiles to."""
+
+    port_groups: dict[str, PortGroupRow] = field(default_factory=dict)
+    address_sets: dict[str, AddressSetRow] = field(default_factory=dict)
+    acls: dict[str, AclRow] = field(default_factory=dict)
+
+    def update(self, other: Rows) -> None:
+        self.port_groups.update(other.port_groups)
+        self.address_sets.update(other.address_sets)
+        self.acls.update(other.acls)
+
+    def __len__(self) -> int:
+        return len(self.port_groups) + len(self.address_sets) + len(self.acls)
 
 
 def _strip_prefix(cidr: str) -> str | None:
@@ -146,26 +173,34 @@ def network_families(network: Network) -> tuple[int, ...]:
     return tuple(sorted(fams))
 
 
+def pod_on_networks(pod: Pod, networks: Mapping[NadKey, Network]) -> dict[str, PodOnNetwork]:
+    """Network name -> the pod's presence there (through any NAD of that network)."""
+    per_net: dict[str, tuple[list[str], list[str]]] = {}
+    for nad in sorted(set(pod.networks) | {k for k, _ in pod.attachments}):
+        net = networks.get(nad)
+        if net is None:
+            continue
+        lsps, ips = per_net.setdefault(net.name, ([], []))
+        lsps.append(lsp_name(nad, pod.namespace, pod.name))
+        att = pod.attachment(nad)
+        for cidr in att.ips if att else ():
+            ip = _strip_prefix(cidr)
+            if ip is not None and ip not in ips:
+                ips.append(ip)
+    labels = pod.labels_dict()
+    return {
+        net_name: PodOnNetwork(pod, tuple(lsps), tuple(ips), labels)
+        for net_name, (lsps, ips) in per_net.items()
+    }
+
+
 def _pods_by_network(snapshot: Snapshot) -> dict[str, list[PodOnNetwork]]:
-    """Network name -> the pods attached to it (through any NAD of that network)."""
+    """Network name -> the pods attached to it."""
     nets = {n.nad: n for n in snapshot.networks}
     out: dict[str, list[PodOnNetwork]] = defaultdict(list)
     for pod in sorted(snapshot.pods, key=lambda p: (p.namespace, p.name)):
-        per_net: dict[str, tuple[list[str], list[str]]] = {}
-        nads = sorted(set(pod.networks) | {k for k, _ in pod.attachments})
-        for nad in nads:
-            net = nets.get(nad)
-            if net is None:
-                continue
-            lsps, ips = per_net.setdefault(net.name, ([], []))
-            lsps.append(lsp_name(nad, pod.namespace, pod.name))
-            att = pod.attachment(nad)
-            for cidr in att.ips if att else ():
-                ip = _strip_prefix(cidr)
-                if ip is not None and ip not in ips:
-                    ips.append(ip)
-        for net_name, (lsps, ips) in per_net.items():
-            out[net_name].append(PodOnNetwork(pod, tuple(lsps), tuple(ips), pod.labels_dict()))
+        for net_name, presence in pod_on_networks(pod, nets).items():
+            out[net_name].append(presence)
     return out
 
 
@@ -185,7 +220,7 @@ def _ip_in_block(ip: str, peer: Peer) -> bool:
     return not any(addr in ipaddress.ip_network(e, strict=False) for e in peer.ip_block.except_)
 
 
-def _cidr_errors(policy: Policy) -> list[str]:
+def cidr_errors(policy: Policy) -> list[str]:
     """CIDRs that would break a match; admission rejects them, a file source may not have."""
     errs: list[str] = []
     for dname, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
@@ -213,13 +248,12 @@ class _PolicyCompiler:
         policy: Policy,
         network: Network,
         nads: Sequence[NadKey],
-        pods: NetworkPods,
-        out: _Out,
+        pods: PodIndex,
+        out: Rows,
     ) -> None:
         self.policy = policy
         self.network = network
         self.index = pods
-        self.pods = pods.all
         self.out = out
         self.families = network_families(network)
         self.scope = PolicyScope(network.name, policy.key, ",".join(str(n) for n in nads))
@@ -345,10 +379,10 @@ class _PolicyCompiler:
         the peer IPs whose port resolves to it."""
         candidates: list[tuple[PodOnNetwork, list[str]]] = []
         if not rule.peers:
-            candidates = [(p, list(p.ips)) for p in self.pods]
+            candidates = [(p, list(p.ips)) for p in self.index.all]
         for peer in rule.peers:
             if peer.ip_block is not None:
-                for p in self.pods:
+                for p in self.index.all:
                     inside = [ip for ip in p.ips if _ip_in_block(ip, peer)]
                     if inside:
                         candidates.append((p, inside))
@@ -375,13 +409,11 @@ class _PolicyCompiler:
             )
 
 
-def _deny_rows(
-    net: str, namespace: str, direction: Direction, members: Iterable[PodOnNetwork], out: _Out
-) -> None:
+def deny_rows(net: str, namespace: str, direction: Direction, lsps: Iterable[str]) -> Rows:
     """Per (network, namespace, direction): the isolated pods, drop 1000, ARP/ND allowed 1001."""
+    out = Rows()
     pg_id = DenyPortGroupId(net, namespace, _SHORT[direction])
-    ports = tuple(sorted({lsp for p in members for lsp in p.lsps}))
-    out.port_groups[pg_id.key] = PortGroupRow.of(pg_id, ports)
+    out.port_groups[pg_id.key] = PortGroupRow.of(pg_id, tuple(sorted(set(lsps))))
     acl_dir = _ACL_DIRECTION[direction]
     own = m.port_group_match(acl_dir, pg_id.name)
     drop = DenyAclId(net, namespace, pg_id.direction, "drop")
@@ -398,10 +430,11 @@ def _deny_rows(
             action=action,
             options=APPLY_AFTER_LB if direction == "Egress" else (),
         )
+    return out
 
 
-def _policy_networks(
-    policy: Policy, networks: dict[NadKey, Network]
+def policy_networks(
+    policy: Policy, networks: Mapping[NadKey, Network]
 ) -> tuple[dict[str, tuple[Network, list[NadKey]]], list[str]]:
     path = fe.Path("metadata").child("annotations").key(POLICY_FOR_ANNOTATION)
     if not policy.policy_for:
@@ -438,6 +471,53 @@ def _policy_networks(
     return found, reasons
 
 
+PolicyNetworks = dict[str, tuple[Network, list[NadKey]]]
+
+
+def policy_targets(
+    policy: Policy, networks: Mapping[NadKey, Network]
+) -> tuple[PolicyNetworks, PolicyStatus]:
+    """The networks a policy is compiled on (none when skipped) and its status."""
+    nets, reasons = policy_networks(policy, networks)
+    errors = cidr_errors(policy)
+    reasons += errors
+    if not nets or errors:
+        return {}, PolicyStatus(policy.key, "skipped", tuple(reasons))
+    return nets, PolicyStatus(policy.key, "applied", tuple(reasons))
+
+
+@dataclass
+class PolicyOnNetwork:
+    """The rows of one policy on one network, and the switch ports it isolates (the
+    deny groups of its namespace hold them for each of its policy types)."""
+
+    rows: Rows
+    isolated: frozenset[str]
+    directions: tuple[Direction, ...]
+
+
+def compile_policy_on_network(
+    policy: Policy, network: Network, nads: Sequence[NadKey], pods: PodIndex
+) -> PolicyOnNetwork:
+    """Pure: one policy on one network, given that network's pods."""
+    out = Rows()
+    pc = _PolicyCompiler(policy, network, nads, pods, out)
+    pc.run()
+    directions = tuple(d for d in ("Ingress", "Egress") if d in policy.policy_types)
+    isolated = frozenset(lsp for p in pc.selected for lsp in p.lsps)
+    return PolicyOnNetwork(out, isolated, directions)
+
+
+def desired_state(rows: Rows, statuses: Iterable[PolicyStatus]) -> DesiredState:
+    """Rows sorted by key per table, statuses by policy: the deterministic output."""
+    return DesiredState(
+        port_groups=tuple(rows.port_groups[k] for k in sorted(rows.port_groups)),
+        address_sets=tuple(rows.address_sets[k] for k in sorted(rows.address_sets)),
+        acls=tuple(rows.acls[k] for k in sorted(rows.acls)),
+        statuses=tuple(sorted(statuses, key=lambda s: s.policy)),
+    )
+
+
 def compile(snapshot: Snapshot) -> DesiredState:
     """The complete desired NB state for ``snapshot``; see the module docstring."""
     networks = {n.nad: n for n in snapshot.networks}
@@ -446,32 +526,21 @@ def compile(snapshot: Snapshot) -> DesiredState:
         name: NetworkPods(pods, ns_labels) for name, pods in _pods_by_network(snapshot).items()
     }
     no_pods = NetworkPods([], ns_labels)
-    out = _Out({}, {}, {})
-    isolated: dict[tuple[str, str, Direction], dict[tuple[str, str], PodOnNetwork]] = {}
+    out = Rows()
+    isolated: dict[tuple[str, str, Direction], set[str]] = {}
     statuses: list[PolicyStatus] = [
         PolicyStatus(key, "skipped", tuple(msgs)) for key, msgs in snapshot.rejected
     ]
     for policy in sorted(snapshot.policies, key=lambda p: p.key):
-        nets, reasons = _policy_networks(policy, networks)
-        cidr_errors = _cidr_errors(policy)
-        reasons += cidr_errors
-        if not nets or cidr_errors:
-            statuses.append(PolicyStatus(policy.key, "skipped", tuple(reasons)))
-            continue
+        nets, status = policy_targets(policy, networks)
+        statuses.append(status)
         for net_name, (net, nads) in sorted(nets.items()):
-            pc = _PolicyCompiler(policy, net, nads, pods_by_net.get(net_name, no_pods), out)
-            pc.run()
-            for direction in ("Ingress", "Egress"):
-                if direction in policy.policy_types:
-                    group = isolated.setdefault((net_name, policy.namespace, direction), {})
-                    for p in pc.selected:
-                        group[(p.pod.namespace, p.pod.name)] = p
-        statuses.append(PolicyStatus(policy.key, "applied", tuple(reasons)))
-    for (net_name, namespace, direction), members in sorted(isolated.items()):
-        _deny_rows(net_name, namespace, direction, members.values(), out)
-    return DesiredState(
-        port_groups=tuple(out.port_groups[k] for k in sorted(out.port_groups)),
-        address_sets=tuple(out.address_sets[k] for k in sorted(out.address_sets)),
-        acls=tuple(out.acls[k] for k in sorted(out.acls)),
-        statuses=tuple(sorted(statuses, key=lambda s: s.policy)),
-    )
+            unit = compile_policy_on_network(policy, net, nads, pods_by_net.get(net_name, no_pods))
+            out.update(unit.rows)
+            for direction in unit.directions:
+                isolated.setdefault((net_name, policy.namespace, direction), set()).update(
+                    unit.isolated
+                )
+    for (net_name, namespace, direction), lsps in sorted(isolated.items()):
+        out.update(deny_rows(net_name, namespace, direction, lsps))
+    return desired_state(out, statuses)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from enforcer.incremental import events_between
+from enforcer.incremental_loop import EventQueue
 from mnp.manifests import ManifestError, load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
@@ -124,7 +126,8 @@ def files_signature(paths: Sequence[str | Path]) -> tuple[tuple[str, int, int], 
 
 class FilesSource:
     """Re-reads the files on every snapshot; ``changed`` is set at start and whenever a
-    manifest file under the paths is added, removed or modified (polled every ``interval``)."""
+    manifest file under the paths is added, removed or modified (polled every ``interval``),
+    and ``events`` gets what changed between the last snapshot and the new one."""
 
     def __init__(self, paths: Sequence[str | Path], interval: float = 1.0) -> None:
         if not paths:
@@ -133,10 +136,13 @@ class FilesSource:
         self.interval = interval
         self.objects = PerFileObjects(self.paths)
         self.changed = threading.Event()
+        self.events = EventQueue()
+        self._last = Snapshot()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
+        self._publish()
         self.changed.set()
         self._watcher = threading.Thread(target=self._watch, name="mnp-files", daemon=True)
         self._watcher.start()
@@ -151,7 +157,18 @@ class FilesSource:
             if now != last:
                 log.info("manifest files changed; reconciling")
                 last = now
+                self._publish()
                 self.changed.set()
+
+    def _publish(self) -> None:
+        try:
+            now = self.snapshot()
+        except Exception as e:  # a half-written file: the next poll reads it again
+            log.warning("cannot read the manifests: %s", e)
+            return
+        for event in events_between(self._last, now):
+            self.events.put(event)
+        self._last = now
 
     def snapshot(self) -> Snapshot:
         return _snapshot(self.objects.load())

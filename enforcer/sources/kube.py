@@ -1,10 +1,13 @@
 """Snapshot from a live API server: ``kubewatch`` watches of policies, NADs, pods, namespaces.
 
-Every change the watches report sets ``changed``; the loop (``enforcer.reconcile.run_loop``)
-debounces and reconciles. A relist after 410 Gone reports what changed while the watch was
-gone as ordinary changes, which is what repairs it. Each watch keeps only what the snapshot
-builder reads (``transform``s below), so a pod's status updates change nothing and wake
-nobody.
+Every change the watches report sets ``changed`` and is queued on ``events`` as an
+``enforcer.incremental`` event (a policy admitted as the webhook would, a NAD parsed into
+its network); the loop debounces and reconciles. A relist after 410 Gone reports what
+changed while the watch was gone as ordinary changes, which is what repairs it. Each watch
+keeps only what compile reads (``transform``s below): with ``lean``, a pod is stored as the
+model's ``Pod`` and a namespace as its ``Namespace``, one copy each, so an update that
+changes none of labels, network annotations, container ports or node compares equal and
+wakes nobody.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from enforcer.incremental import NamespaceEvent, NetworkEvent, PodEvent, PolicyEvent
+from enforcer.incremental_loop import EventQueue
 from kubewatch import (
     Handlers,
     Watcher,
@@ -25,8 +31,11 @@ from kubewatch import (
     essential_metadata,
     without_managed_fields,
 )
-from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, Snapshot
-from mnp.snapshot import build_snapshot
+from mnp.admission import admit_policy
+from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey, Namespace, Pod, Snapshot
+from mnp.nad import parse_nad
+from mnp.pods import implicit_namespace, parse_namespace, parse_pod
+from mnp.snapshot import ObjectNads, build_snapshot
 
 log = logging.getLogger("mnp.enforcer.kube")
 
@@ -65,39 +74,97 @@ def namespace_essentials(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def lean_pod(obj: dict[str, Any]) -> Pod | None:
+    """The model's ``Pod`` straight from the API object (None without a name)."""
+    pod, problems = parse_pod(obj)
+    for problem in problems:
+        log.debug("%s", problem)
+    return pod
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    ns, _, name = key.rpartition("/")
+    return ns, name
+
+
 class KubeSource:
-    """Four watches and one ``changed`` event; ``snapshot()`` builds from their stores."""
+    """Four watches, one ``changed`` event and the ``events`` queue; ``snapshot()`` builds
+    from their stores. ``lean`` stores pods and namespaces as models (the enforcer);
+    without it, as trimmed dicts (``objects()`` for the lab's pod-network controller)."""
 
     def __init__(
         self,
         api: Any,
         hooks: WatchHooks | None = None,
         settings: WatchSettings | None = None,
+        *,
+        lean: bool = False,
     ) -> None:
         self.api = api
+        self.lean = lean
         self.changed = threading.Event()
-        handlers: Handlers[dict[str, Any]] = Handlers(
-            added=self._on_change,
-            updated=self._on_change,
-            deleted=self._on_change,
-            synced=self._on_change,
+        self.events = EventQueue()
+        pod_transform: Callable[[dict[str, Any]], Any] = lean_pod if lean else pod_essentials
+        ns_transform: Callable[[dict[str, Any]], Any] = (
+            parse_namespace if lean else namespace_essentials
         )
-        transforms: list[tuple[Any, Callable[[dict[str, Any]], dict[str, Any]]]] = [
+        watched: list[tuple[Any, Callable[[dict[str, Any]], Any], Callable[[str, Any], None]]] = [
             (
                 custom_resource(api, MNP_KIND, MNP_GROUP, "v1beta1", "multi-networkpolicies"),
                 without_managed_fields,
+                self._on_policy,
             ),
             (
                 custom_resource(api, NAD_KIND, MNP_GROUP, "v1", "network-attachment-definitions"),
                 without_managed_fields,
+                self._on_nad,
             ),
-            (core_resource(api, "Pod"), pod_essentials),
-            (core_resource(api, "Namespace"), namespace_essentials),
+            (core_resource(api, "Pod"), pod_transform, self._on_pod),
+            (core_resource(api, "Namespace"), ns_transform, self._on_namespace),
         ]
-        self.watchers: dict[str, Watcher[dict[str, Any]]] = {
-            resource.kind: Watcher(resource, transform, handlers, settings, hooks)
-            for resource, transform in transforms
+        self.watchers: dict[str, Watcher[Any]] = {
+            resource.kind: Watcher(resource, transform, _handlers(on, self), settings, hooks)
+            for resource, transform, on in watched
         }
+
+    # -- events: each handler gets the key and the value now (None: deleted) ------------------
+
+    def _on_pod(self, key: str, value: Pod | None) -> None:
+        self.events.put(PodEvent(_split_key(key), value))
+
+    def _on_namespace(self, key: str, value: Namespace | None) -> None:
+        # A deleted namespace's pods (while they go) still match on its name label, as
+        # ``snapshot()``'s implicit namespaces do; a namespace without pods changes no row.
+        self.events.put(
+            NamespaceEvent(key, value if value is not None else implicit_namespace(key))
+        )
+
+    def _on_nad(self, key: str, value: dict[str, Any] | None) -> None:
+        network = parse_nad(value)[0] if value is not None else None
+        self.events.put(NetworkEvent(NadKey(*_split_key(key)), network))
+        # Admission reads NADs (the IPAM-less rule): decide every policy again; the
+        # compiler ignores the ones whose model did not change.
+        for policy_key, obj in self.watchers[MNP_KIND].store.items():
+            self._on_policy(policy_key, obj)
+
+    def _on_policy(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.events.put(PolicyEvent(key, None))
+            return
+        try:
+            verdict, policy = admit_policy(dict(value), self._nad_lookup())
+        except ValueError as e:
+            self.events.put(PolicyEvent(key, None, (str(e),)))
+            return
+        if policy is not None:
+            self.events.put(PolicyEvent(key, policy))
+        else:
+            messages = tuple(str(e) for e in verdict.errors) or (verdict.message,)
+            self.events.put(PolicyEvent(key, None, messages))
+
+    def _nad_lookup(self) -> ObjectNads:
+        nads = self.watchers[NAD_KIND].store.items()
+        return ObjectNads({NadKey(*_split_key(k)): v for k, v in nads})
 
     def _on_change(self, *_: Any) -> None:
         self.changed.set()
@@ -124,16 +191,53 @@ class KubeSource:
             watcher.stop()
 
     def objects(self) -> list[dict[str, Any]]:
-        """Every kept object, as the plain dicts ``build_snapshot`` reads."""
+        """Every kept object, as the plain dicts ``build_snapshot`` reads (not ``lean``)."""
+        if self.lean:
+            raise RuntimeError("a lean KubeSource keeps pods and namespaces as models only")
         return [obj for watcher in self.watchers.values() for obj in watcher.store.values()]
 
     def snapshot(self) -> Snapshot:
-        build = build_snapshot(self.objects())
+        if not self.lean:
+            build = build_snapshot(self.objects())
+            for problem in build.problems:
+                log.debug("%s", problem)
+            return build.snapshot
+        kinds = (MNP_KIND, NAD_KIND)
+        build = build_snapshot(obj for k in kinds for obj in self.watchers[k].store.values())
         for problem in build.problems:
             log.debug("%s", problem)
-        return build.snapshot
+        pods: list[Pod] = [p for p in self.watchers["Pod"].store.values() if p is not None]
+        namespaces = {n.name: n for n in self.watchers["Namespace"].store.values() if n.name}
+        for ns in {p.namespace for p in pods} | {p.namespace for p in build.snapshot.policies}:
+            namespaces.setdefault(ns, implicit_namespace(ns))
+        return replace(
+            build.snapshot,
+            namespaces=tuple(namespaces[k] for k in sorted(namespaces)),
+            pods=tuple(sorted(pods, key=lambda p: (p.namespace, p.name))),
+        )
 
     def policy_uid(self, namespace: str, name: str) -> str | None:
         obj = self.watchers[MNP_KIND].store.get(f"{namespace}/{name}")
         uid = ((obj or {}).get("metadata") or {}).get("uid")
         return uid if isinstance(uid, str) else None
+
+
+def _handlers(on: Callable[[str, Any], None], source: KubeSource) -> Handlers[Any]:
+    """Every change as ``on(key, value now)`` (lean sources only: the events are the
+    incremental loop's), then ``changed`` set."""
+
+    def changed(key: str, value: Any) -> None:
+        if source.lean:
+            on(key, value)
+        source.changed.set()
+
+    def added(key: str, value: Any) -> None:
+        changed(key, value)
+
+    def updated(key: str, old: Any, new: Any) -> None:
+        changed(key, new)
+
+    def deleted(key: str, value: Any) -> None:
+        changed(key, None)
+
+    return Handlers(added=added, updated=updated, deleted=deleted, synced=source._on_change)

@@ -250,9 +250,10 @@ red/a     X      X     .     .
 red/b     X      X     .     .
 """,
     )
-    # Events report changes only: another reconcile with the same outcome adds none.
+    # Events report changes only: another reconcile with the same outcome adds none. (The
+    # relabel must change rows: one no policy reads causes no reconcile at all.)
     reconciles = sample(cluster.enforcer.metrics(), "mnp_enforcer_reconcile_duration_seconds_count")
-    cluster.kubectl("label", "pod", "b", "-n", "blue", "tier=backend")
+    cluster.kubectl("label", "pod", "b", "-n", "red", "app=web", "--overwrite")
     cluster.wait_for_metrics(
         "another reconcile",
         lambda s: sample(s, "mnp_enforcer_reconcile_duration_seconds_count") > reconciles,
@@ -269,7 +270,7 @@ red/b     X      X     .     .
 
     cluster.kubectl("delete", "multi-networkpolicy", "web-ingress", "-n", "red")
     cluster.kubectl("delete", "multi-networkpolicy", "bad-except", "-n", "blue")
-    cluster.kubectl("label", "pod", "b", "-n", "blue", "tier-")
+    cluster.kubectl("label", "pod", "b", "-n", "red", "app=client", "--overwrite")
 
 
 def test_metrics_expose_duration_rows_and_policies_by_state(cluster: EnforcerCluster) -> None:

@@ -1,7 +1,8 @@
 """One OVN sandbox and topology per network, built once and reused by all its scenarios.
 
 A module declares ``NETWORK = NetworkSpec(...)`` and uses the ``lab`` fixture, or builds
-its own module-scoped fixtures with ``start_lab`` (several networks in one module). A
+its own module-scoped fixtures with ``start_lab`` (several networks in one module, or the
+``incremental`` mode: each step as events to a running incremental enforcer). A
 missing OVN binary fails with the Debian packages to install; the daemons are stopped
 when the module is done.
 """
@@ -9,6 +10,7 @@ when the module is done.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 
@@ -19,11 +21,13 @@ from .harness import ConformanceLab
 
 
 def start_lab(
-    spec: NetworkSpec, tmp_path_factory: pytest.TempPathFactory
+    spec: NetworkSpec,
+    tmp_path_factory: pytest.TempPathFactory,
+    mode: Literal["snapshot", "incremental"] = "snapshot",
 ) -> Iterator[ConformanceLab]:
     sandbox = OvnSandbox(tmp_path_factory.mktemp(f"ovn-{spec.network_name}")).start()
     try:
-        yield ConformanceLab(sandbox, spec)
+        yield ConformanceLab(sandbox, spec, mode)
     finally:
         sandbox.stop()
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import Literal
 
+from enforcer.incremental import events_between
+from enforcer.incremental_loop import IncrementalEnforcer
 from enforcer.reconcile import NbTarget, ReconcileResult, reconcile
+from mnp.model import Snapshot
 from mnp.snapshot import SnapshotBuild, build_snapshot
 from mnp_lab.connectivity import ProbePort
 from mnp_lab.ovn import OvnSandbox
@@ -92,12 +96,25 @@ class ConformanceLab:
     """One OVN sandbox with the model's topology built once; scenarios run one after another.
 
     Each step only reconciles (the enforcer removes the previous scenario's rows) and traces.
+    Mode ``snapshot`` reconciles each step's snapshot afresh (full compile); mode
+    ``incremental`` feeds one running ``IncrementalEnforcer`` the events between the last
+    step and this one, one event and one delta reconcile at a time.
     """
 
-    def __init__(self, sandbox: OvnSandbox, spec: NetworkSpec) -> None:
+    def __init__(
+        self,
+        sandbox: OvnSandbox,
+        spec: NetworkSpec,
+        mode: Literal["snapshot", "incremental"] = "snapshot",
+    ) -> None:
         self.sandbox = sandbox
         self.spec = spec
+        self.mode = mode
         self.target = NbTarget(sandbox.nb_remote)
+        self.enforcer = IncrementalEnforcer(self.target)
+        self._last = Snapshot()
+        if mode == "incremental":
+            self.enforcer.resync(self._last)
         base = build_snapshot(cluster_objects(spec))
         if base.problems:
             raise AssertionError(f"the base model has problems: {list(base.problems)}")
@@ -121,9 +138,23 @@ class ConformanceLab:
                 )
         return build
 
+    def reconcile(self, snapshot: Snapshot) -> ReconcileResult:
+        if self.mode == "snapshot":
+            return reconcile(self.target, snapshot)
+        total = ReconcileResult()
+        for event in events_between(self._last, snapshot):
+            result = self.enforcer.apply([event])
+            if result is not None:
+                total.counts.update(result.counts)
+                total.ops += result.ops
+                total.transacted |= result.transacted
+                total.statuses = result.statuses
+        self._last = snapshot
+        return total
+
     def run_step(self, label: str, step: Step) -> StepReport:
         build = self.admit(label, step)
-        result = reconcile(self.target, build.snapshot)
+        result = self.reconcile(build.snapshot)
         # Trace over the full layout, so pods whose NAD is missing at this step are probed too.
         layout_snapshot = build_snapshot(step_objects(self.spec, step, with_all_nads=True)).snapshot
         ports = sorted({ProbePort(p.protocol, p.port) for p in step.expect}, key=str)

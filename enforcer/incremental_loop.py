@@ -1,0 +1,218 @@
+"""The running enforcer on the incremental compiler: events in, only the changed rows out.
+
+A source appends events to its ``EventQueue`` and sets ``changed``; the loop drains them
+into the ``IncrementalCompiler``, flushes, and reconciles only the rows the delta names
+(``rows_for_keys`` cuts the desired state and the NB state down to them). Every ``resync``
+seconds it reloads the source's full snapshot and reconciles everything: the repair path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from enforcer.desired import DesiredState
+from enforcer.diff import ACL, AS, PG, NbState, ReconcileResult, plan, read_state
+from enforcer.incremental import Delta, Event, IncrementalCompiler
+from enforcer.ovsdb import (
+    NB_DB,
+    OvsdbConflictError,
+    OvsdbConnectionError,
+    OvsdbUnreachableError,
+    connect,
+)
+from enforcer.reconcile import ATTEMPTS, NbTarget, Observer
+from mnp.model import Snapshot
+
+log = logging.getLogger("mnp.enforcer")
+
+_CONNECTION_RETRY_S = 0.5
+
+
+class EventQueue:
+    """Events from a source's threads to the loop, in order; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[Event] = deque()
+
+    def put(self, event: Event) -> None:
+        with self._lock:
+            self._items.append(event)
+
+    def drain(self) -> list[Event]:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+
+def rows_for_keys(
+    desired: DesiredState, state: NbState, keys: Iterable[str]
+) -> tuple[DesiredState, NbState]:
+    """Desired and owned NB rows of ``keys`` only, so ``plan`` touches nothing else.
+
+    A port group comes with all its ACLs, desired and held (its ``acls`` column is
+    rewritten whole); an ACL brings its port group."""
+    wanted = set(keys)
+    acl_groups = {a.port_group.key for a in desired.acls if a.key in wanted and a.port_group}
+    acl_groups |= {
+        nb.row.port_group.key
+        for nb in state.acls.values()
+        if nb.row.key in wanted and nb.row.port_group is not None
+    }
+    groups = {pg.key for pg in desired.port_groups if pg.key in wanted} | acl_groups
+    groups |= {nb.row.key for nb in state.port_groups if nb.row.key in wanted}
+    nb_groups = [nb for nb in state.port_groups if nb.row.key in groups]
+    held = {u for nb in nb_groups for u in nb.acls}
+    sub_desired = replace(
+        desired,
+        port_groups=tuple(pg for pg in desired.port_groups if pg.key in groups),
+        address_sets=tuple(a for a in desired.address_sets if a.key in wanted),
+        acls=tuple(
+            a for a in desired.acls if a.port_group is not None and a.port_group.key in groups
+        ),
+    )
+    sub_state = NbState(
+        port_groups=nb_groups,
+        address_sets=[nb for nb in state.address_sets if nb.row.key in wanted],
+        acls={
+            u: nb
+            for u, nb in state.acls.items()
+            if u in held or (nb.row.port_group is not None and nb.row.port_group.key in groups)
+        },
+        lsp_uuids=state.lsp_uuids,
+    )
+    return sub_desired, sub_state
+
+
+def _reconcile_once(
+    target: NbTarget, desired: DesiredState, keys: set[str] | None
+) -> ReconcileResult:
+    with connect(target.remote, target.ssl, timeout=target.timeout) as conn:
+        conn.track_versions((PG, AS, ACL))
+        state = read_state(conn)
+        if keys is not None:
+            desired, state = rows_for_keys(desired, state, keys)
+        p = plan(desired, state)
+        if p.ops:
+            conn.transact(NB_DB, conn.unchanged_since_read() + p.ops)
+            p.result.transacted = True
+    return p.result
+
+
+def reconcile_rows(
+    target: NbTarget, desired: DesiredState, keys: set[str] | None = None
+) -> ReconcileResult:
+    """Make the NB's owned rows of ``keys`` (all owned rows with None) match ``desired``;
+    retried on a conflicting writer or a lost connection, as ``reconcile`` is."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _reconcile_once(target, desired, keys)
+        except OvsdbUnreachableError:
+            raise
+        except (OvsdbConflictError, OvsdbConnectionError) as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s; reading again (attempt %d of %d)", e, attempt + 1, ATTEMPTS)
+            if isinstance(e, OvsdbConnectionError):
+                time.sleep(_CONNECTION_RETRY_S)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class IncrementalEnforcer:
+    """The compiler plus the NB target; observers see every reconcile's result."""
+
+    target: NbTarget
+    observers: list[Observer] = field(default_factory=list)
+    compiler: IncrementalCompiler = field(default_factory=IncrementalCompiler)
+    last_delta: Delta = field(default_factory=Delta)
+
+    def resync(self, snapshot: Snapshot) -> ReconcileResult:
+        """Reload everything and reconcile every owned row (start, repair)."""
+        self.last_delta = self.compiler.load(snapshot)
+        return self._observed(lambda: reconcile_rows(self.target, self.compiler.desired()))
+
+    def apply(self, events: Iterable[Event]) -> ReconcileResult | None:
+        """Apply events; reconcile only the rows they changed (None: nothing changed)."""
+        for event in events:
+            self.compiler.apply(event)
+        delta = self.last_delta = self.compiler.flush()
+        if not delta:
+            return None
+        keys = delta.keys
+        desired = self.compiler.desired_for(keys)
+        return self._observed(lambda: reconcile_rows(self.target, desired, keys))
+
+    def _observed(self, run: Callable[[], ReconcileResult]) -> ReconcileResult:
+        start = time.perf_counter()
+        result = run()
+        elapsed = time.perf_counter() - start
+        for observe in self.observers:
+            try:
+                observe(result, elapsed)
+            except Exception:  # an observer (events, metrics) must never stop enforcement
+                log.exception("reconcile observer failed")
+        if result.missing_ports:
+            log.info(
+                "%d switch ports not in the NB yet (left out until they appear), e.g. %s",
+                len(result.missing_ports),
+                result.missing_ports[0],
+            )
+        log.info("reconciled: %s", result.summary())
+        return result
+
+
+def run_incremental_loop(
+    enforcer: IncrementalEnforcer,
+    snapshot: Callable[[], Snapshot],
+    events: EventQueue,
+    changed: threading.Event,
+    stop: threading.Event,
+    debounce: float = 0.05,
+    resync: float = 300.0,
+    retry: float = 2.0,
+    max_retry: float = 30.0,
+) -> None:
+    """Full resync now and every ``resync`` seconds (and after a failure, or while switch
+    ports are missing); in between, each burst of events reconciles only its rows."""
+    failures = 0
+    missing_rounds = 0
+    next_full = 0.0
+    while not stop.is_set():
+        now = time.monotonic()
+        if now < next_full:
+            changed.wait(timeout=next_full - now)
+            if stop.is_set():
+                return
+            time.sleep(debounce)  # coalesce a burst of events into one reconcile
+        changed.clear()
+        full = time.monotonic() >= next_full
+        try:
+            if full:
+                events.drain()  # what they say is in the snapshot taken after
+                result: ReconcileResult | None = enforcer.resync(snapshot())
+            else:
+                result = enforcer.apply(events.drain())
+        except Exception as e:
+            failures += 1
+            delay = min(retry * 2 ** (failures - 1), max(retry, max_retry))
+            log.error("reconcile failed (%d in a row), resyncing in %.1fs: %s", failures, delay, e)
+            next_full = time.monotonic() + delay
+            continue
+        if failures:
+            log.info("reconcile succeeded again after %d failed attempts", failures)
+            failures = 0
+        if full:
+            next_full = time.monotonic() + resync
+        if result is not None and result.missing_ports:
+            wait = min(retry / 4 * 2**missing_rounds, max(retry, max_retry))
+            missing_rounds += 1
+            next_full = min(next_full, time.monotonic() + wait)
+        elif result is not None:
+            missing_rounds = 0
