@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +32,8 @@ from webhook.admission_http import (
 from webhook.limits import ServerLimits
 from webhook.metrics import CONTENT_TYPE, WebhookMetrics
 from webhook.nad_cache import ObjectSource, ResolvedNads
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,14 @@ def create_app(
     """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun."""
     app = FastAPI(title="mnp webhook", docs_url=None, redoc_url=None, openapi_url=None)
     limits = limits or ServerLimits()
-    deciding = 0  # reviews past their body read; the event loop is their only thread
+    deciding = 0  # reviews past their body read
+    # Large reviews are decided here, one at a time, so the loop keeps serving small ones.
+    large_reviews = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnp-large-review")
+
+    async def run_decision(decide: Callable[[], T], offload: bool) -> T:
+        if not offload:
+            return decide()
+        return await asyncio.get_running_loop().run_in_executor(large_reviews, decide)
 
     async def admit(request: Request, endpoint: str) -> Response:
         nonlocal deciding
@@ -103,11 +114,12 @@ def create_app(
                 return Response(error_body(message), status_code=503, media_type=JSON)
             deciding += 1
             try:
+                offload = len(body) >= limits.offload_review_bytes
                 review = parse_review(body)
                 del body  # a large body is garbage as soon as it is parsed
                 operation = _label(review.operation, OPERATIONS)
                 kind = _label(review.kind, (MNP_KIND, NAD_KIND))
-                content, verdict_label = await _decide(review, endpoint)
+                content, verdict_label = await _decide(review, endpoint, offload)
             finally:
                 deciding -= 1
             return Response(content, media_type=JSON)
@@ -133,13 +145,16 @@ def create_app(
             metrics.requests.labels(endpoint, operation, kind, verdict_label).inc()
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
-    async def _decide(request: AdmissionRequest, endpoint: str) -> tuple[bytes, str]:
+    async def _decide(request: AdmissionRequest, endpoint: str, offload: bool) -> tuple[bytes, str]:
         mutating = endpoint == "/mutate"
         try:
             if mutating:
-                verdict = handlers.mutate(request)
+                verdict = await run_decision(lambda: handlers.mutate(request), offload)
             else:
-                verdict = handlers.validate(request, await _nad_lookup(source, request), source)
+                nads = await _nad_lookup(source, request)
+                verdict = await run_decision(
+                    lambda: handlers.validate(request, nads, source), offload
+                )
         except handlers.UnhandledKind as e:
             log.warning("%s: %s", endpoint, loggable(str(e)))
             denial = Verdict(allowed=False, message=str(e))
@@ -174,7 +189,10 @@ def create_app(
             label = "patched"
         else:
             label = "allowed"
-        return review_response(request.uid, verdict, with_patch=mutating), label
+        answer = await run_decision(
+            lambda: review_response(request.uid, verdict, with_patch=mutating), offload
+        )
+        return answer, label
 
     async def validate(request: Request) -> Response:
         return await admit(request, "/validate")

@@ -44,6 +44,11 @@ class ServerLimits:
     # Reviews being decided at once (body received). Decisions run on the event loop, so
     # more never makes anything faster; past it the answer is an immediate 503.
     max_inflight_reviews: int = 64
+    # A review whose body is at least this big is decided on one worker thread instead of
+    # the event loop: it can cost seconds of CPU (a legal 3 MiB policy), and the loop must
+    # keep answering the small reviews beside it. Small ones stay on the loop (no thread
+    # hop), and big ones queue behind each other rather than contend.
+    offload_review_bytes: int = 256 * 1024
     # A request head: the API server's is well under 4 KiB (no cookies, no bearer token:
     # it authenticates with a client certificate or a small token).
     max_head_bytes: int = 64 * 1024

@@ -88,9 +88,15 @@ def test_small_reviews_are_answered_while_a_large_one_is_decided(
         large_answer: list[dict[str, Any]] = []
         sock = open_tls(proc.port, ctx, timeout=120)
 
+        failures: list[BaseException] = []
+
         def read_large() -> None:
-            large_answer.append(read_response(sock))
-            large_done.set()
+            try:
+                large_answer.append(read_response(sock))
+            except BaseException as e:  # reported below, not lost in the thread
+                failures.append(e)
+            finally:
+                large_done.set()
 
         with httpx.Client(verify=ctx, timeout=60) as client:
             assert client.post(f"{proc.url}{endpoint}", content=small).status_code == 200
@@ -110,6 +116,7 @@ def test_small_reviews_are_answered_while_a_large_one_is_decided(
             reader.join(timeout=120)
         sock.close()
 
+        assert not failures, f"the large review's answer: {failures[0]!r}"
         [answer] = large_answer
         review = answer["response"]
         assert review["allowed"] is True
