@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnp.admission import admit_policy
+from mnp.admission import ValidationRules, admit_policy
 from mnp.model import MNP_KIND, NAD_KIND, NadKey, Namespace, Network, Pod, Policy, Snapshot
 from mnp.nad import parse_nad
 from mnp.pods import implicit_namespace, parse_namespace, parse_pod
@@ -39,6 +39,17 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = meta if isinstance(meta, Mapping) else {}
     ns, name = meta.get("namespace") or "default", meta.get("name") or ""
     return (ns if isinstance(ns, str) else "", name if isinstance(name, str) else "")
+
+
+# The rules of the cluster the enforcer serves, set once at start (``mnp enforcer
+# --kube-version``, else the API server's version), so that it admits exactly what that
+# cluster's webhook admits; module state, as every caller of build_snapshot serves one cluster.
+_rules = ValidationRules()
+
+
+def set_validation_rules(rules: ValidationRules) -> None:
+    global _rules
+    _rules = rules
 
 
 def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
@@ -85,7 +96,7 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
             continue
         ns, name = _key(obj)
         try:
-            verdict, policy = admit_policy(dict(obj), lookup)
+            verdict, policy = admit_policy(dict(obj), lookup, _rules)
         except ValueError as e:  # admitted but not modelable: report, never crash
             rejected.append((f"{ns}/{name}", (str(e),)))
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mnp import snapshot
 from mnp.admission import TOLERATED_SUFFIX, review, review_policy
 from mnp.validation import ValidationRules, rules_for_version
 from tests.support.policy_corpus import NADS, block, egress_peer, ingress_peer, policy
@@ -160,3 +161,26 @@ def test_an_invalid_stored_pod_selector_lets_invalid_label_values_through() -> N
     ]
     fine_selector = policy({"podSelector": {}})
     assert not review("UPDATE", policy(spec), fine_selector, NADS, V137).allowed
+
+
+# --- the enforcer admits as the webhook of the same cluster does ----------------------------
+
+
+@pytest.mark.parametrize(("rules", "admitted"), [(V135, True), (V137, False)])
+def test_the_enforcers_snapshot_uses_the_clusters_rules(
+    rules: ValidationRules, admitted: bool
+) -> None:
+    nad = NADS.objects()[0]
+    meta = nad["metadata"]
+    obj = policy(ingress_peer(block("10.0.0.1/8")))
+    obj["metadata"]["annotations"] = {
+        "k8s.v1.cni.cncf.io/policy-for": f"{meta['namespace']}/{meta['name']}"
+    }
+    obj["metadata"]["namespace"] = meta["namespace"]
+    snapshot.set_validation_rules(rules)
+    try:
+        built = snapshot.build_snapshot([nad, obj]).snapshot
+    finally:
+        snapshot.set_validation_rules(ValidationRules())
+    assert [p.name for p in built.policies] == (["p"] if admitted else [])
+    assert bool(built.rejected) is not admitted
