@@ -34,6 +34,7 @@ __all__ = [
     "DENIAL_REASON",
     "MUTATING_WEBHOOK_NAME",
     "NAD_WEBHOOK_NAME",
+    "TOLERATED_SUFFIX",
     "VALIDATING_WEBHOOK_NAME",
     "NadLookup",
     "ValidationRules",

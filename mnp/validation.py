@@ -79,6 +79,12 @@ class ValidationRules:
         return self.kube_minor <= 36
 
     @property
+    def ratchets_old_cidrs(self) -> bool:
+        """1.35's ValidateUpdate also runs the CREATE validation, so a stored invalid CIDR is
+        refused again; from 1.36 only ValidateNetworkPolicyUpdate runs, which exempts them."""
+        return self.kube_minor >= 36
+
+    @property
     def ratchets(self) -> bool:
         return bool(self.allowed_old_cidrs) or self.allow_invalid_label_values
 
@@ -788,8 +794,8 @@ def _ip_block_strings(spec: Spec) -> list[str]:
 
 def ratcheting_rules(rules: ValidationRules, old: Decoded) -> ValidationRules:
     """The rules for an UPDATE of ``old``: as upstream, every CIDR string the stored object
-    has anywhere is exempt from CIDR validation, and an invalid stored spec.podSelector lets
-    invalid label values through in every selector."""
+    has anywhere is exempt from CIDR validation (from 1.36), and an invalid stored
+    spec.podSelector lets invalid label values through in every selector."""
     spec = old.spec if isinstance(old, PolicyObject) else None
     if not isinstance(spec, Spec):
         return rules
@@ -797,6 +803,6 @@ def ratcheting_rules(rules: ValidationRules, old: Decoded) -> ValidationRules:
     bad_selector = selector is not None and bool(validate_label_selector(selector))
     return replace(
         rules,
-        allowed_old_cidrs=frozenset(_ip_block_strings(spec)),
+        allowed_old_cidrs=frozenset(_ip_block_strings(spec) if rules.ratchets_old_cidrs else ()),
         allow_invalid_label_values=bad_selector,
     )

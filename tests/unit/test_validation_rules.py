@@ -184,3 +184,14 @@ def test_the_enforcers_snapshot_uses_the_clusters_rules(
         snapshot.set_validation_rules(ValidationRules())
     assert [p.name for p in built.policies] == (["p"] if admitted else [])
     assert bool(built.rejected) is not admitted
+
+
+def test_1_35_does_not_ratchet_cidrs() -> None:
+    """Its ValidateUpdate runs ValidateNetworkPolicy too, without the stored CIDRs exempt."""
+    old = policy(ingress_peer(block("10.0.0.0/33")))
+    verdict = review("UPDATE", _with_label(old), old, NADS, V135)
+    assert [str(e) for e in verdict.errors] == [
+        f'{CIDR_PATH}: Invalid value: "10.0.0.0/33": must be a valid CIDR value, (e.g. '
+        "10.9.8.0/24 or 2001:db8::/64)"
+    ]
+    assert review("UPDATE", _with_label(old), old, NADS, V137).allowed
