@@ -32,9 +32,10 @@ venv: $(STAMP)
 
 deps: system-deps venv
 
-# kube-apiserver, kubectl and etcd built from Go modules, cached outside the tree.
+# kube-apiserver, kubectl and etcd built from Go modules, cached outside the tree, plus
+# kube-apiserver at every other pinned minor (hack/kube-binaries/v1.NN/).
 kube-binaries:
-	@bash hack/build-kube-binaries.sh
+	@bash hack/build-kube-binaries.sh --all
 
 # cert-manager's controller and cainjector built from Go modules, cached beside them.
 cert-manager-binaries:

@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
 from enforcer.leader import (
@@ -29,7 +30,9 @@ from enforcer.ovsdb import (
 )
 from enforcer.reconcile import NbTarget, Observer, Reconciler, ReconcileResult, run_loop
 from enforcer.sources import Source
+from mnp import snapshot
 from mnp.model import Snapshot
+from mnp.validation import ValidationRules, rules_for_version
 
 log = logging.getLogger("mnp.enforcer")
 
@@ -82,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a NB server that does not answer for this long",
     )
+    p.add_argument(
+        "--kube-version",
+        metavar="VERSION",
+        help="admit policies as kube-apiserver VERSION (e.g. v1.35.4) and its mnp webhook do "
+        "(default: the API server's version with --source kube, else the newest supported)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     _add_leader_election_flags(p)
     return p
@@ -105,6 +114,21 @@ def _add_leader_election_flags(p: argparse.ArgumentParser) -> None:
         ("--leader-elect-retry-period", defaults.retry_period),
     ):
         g.add_argument(flag, type=float, default=default, metavar="SECONDS")
+
+
+def _validation_rules(kube_version: str | None, api: Any) -> ValidationRules:
+    """The webhook's rules for the same cluster: the flag, else the API server's /version."""
+    if kube_version is not None:
+        return rules_for_version(kube_version)
+    if api is None:
+        return ValidationRules()
+    from kubernetes import client
+
+    try:
+        return rules_for_version(str(client.VersionApi(api).get_code().git_version))
+    except Exception as e:
+        log.warning("cannot read the API server's version (%s); using the newest rules", e)
+        return ValidationRules()
 
 
 def _ssl(args: argparse.Namespace) -> SslFiles | None:
@@ -211,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as e:
         print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
+        return 2
+    try:
+        snapshot.set_validation_rules(_validation_rules(args.kube_version, api))
+    except ValueError as e:
+        print(f"mnp enforcer: --kube-version: {e}", file=sys.stderr)
         return 2
     if api is not None:
         from kubernetes import client

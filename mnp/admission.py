@@ -21,15 +21,23 @@ from mnp.model import MNP_GROUP, MNP_KIND, NadKey, Network, Policy
 from mnp.nad import nad_key, parse_nad
 from mnp.policy import policy_model
 from mnp.policy_for import DEFAULT_NAMESPACE, POLICY_FOR_PATH, policy_targets
-from mnp.validation import policy_warnings, validate_network_policy
+from mnp.validation import (
+    DEFAULT_RULES,
+    ValidationRules,
+    policy_warnings,
+    ratcheting_rules,
+    validate_network_policy,
+)
 
 __all__ = [
     "DENIAL_CODE",
     "DENIAL_REASON",
     "MUTATING_WEBHOOK_NAME",
     "NAD_WEBHOOK_NAME",
+    "TOLERATED_SUFFIX",
     "VALIDATING_WEBHOOK_NAME",
     "NadLookup",
+    "ValidationRules",
     "Verdict",
     "admit_policy",
     "mutate_policy",
@@ -161,47 +169,85 @@ def _target_errors(policy: Decoded, nads: NadLookup) -> tuple[ErrorList, list[st
     return errors, warnings
 
 
-def _judge(policy: Decoded, nads: NadLookup) -> Verdict:
-    """Validate a decoded, defaulted policy against NetworkPolicy rules and its NADs."""
-    errors = validate_network_policy(policy)
+TOLERATED_SUFFIX = " (tolerated: unchanged from the stored object)"
+
+
+def _judge(policy: Decoded, nads: NadLookup, rules: ValidationRules) -> Verdict:
+    """Validate a decoded, defaulted policy against NetworkPolicy rules and its NADs.
+
+    The policy's warnings come only with an admitted policy, as the API server computes
+    them only after validation passed; the NAD warnings always. Errors that the rules'
+    ratchet lets through on UPDATE become warnings that name them.
+    """
+    errors = validate_network_policy(policy, rules)
     target_errors: ErrorList = []
     nad_warnings: list[str] = []
     if isinstance(policy, PolicyObject):
         target_errors, nad_warnings = _target_errors(policy, nads)
     errors.extend(target_errors)
-    warnings = policy_warnings(policy) + nad_warnings
+    warnings = [] if errors else policy_warnings(policy, rules)
+    if rules.ratchets:
+        reported = {str(e) for e in errors}
+        warnings.extend(
+            f"{e}{TOLERATED_SUFFIX}"
+            for e in validate_network_policy(policy, rules.without_ratchet())
+            if str(e) not in reported
+        )
+    warnings.extend(nad_warnings)
     verdict = Verdict(allowed=not errors, errors=errors, warnings=list(dict.fromkeys(warnings)))
     if errors:
         verdict.message = invalid_message(POLICY_KIND, _name_of(policy), errors)
     return verdict
 
 
-def review_policy(obj: Any, nads: NadLookup, *, with_patch: bool = False) -> Verdict:
-    """Default, then validate a MultiNetworkPolicy; the defaulting patch only when asked
-    (``mnp check`` shows it; the validating webhook has no use for it)."""
+def review_policy(
+    obj: Any,
+    nads: NadLookup,
+    *,
+    with_patch: bool = False,
+    rules: ValidationRules = DEFAULT_RULES,
+) -> Verdict:
+    """Default, then validate a MultiNetworkPolicy as a CREATE; the defaulting patch only when
+    asked (``mnp check`` shows it; the validating webhook has no use for it)."""
     patch: JsonPatch | None = [] if with_patch and isinstance(obj, dict) else None
-    verdict = _judge(_decode(obj, patch), nads)
+    verdict = _judge(_decode(obj, patch), nads, rules)
     verdict.patch = patch or []
     return verdict
 
 
-def admit_policy(obj: Any, nads: NadLookup) -> tuple[Verdict, Policy | None]:
+def admit_policy(
+    obj: Any, nads: NadLookup, rules: ValidationRules = DEFAULT_RULES
+) -> tuple[Verdict, Policy | None]:
     """The enforcer's admission: one decode, one defaulting, one validation, no patch; the
     model of an admitted policy. A ValueError from the model is the caller's to report."""
     policy = _decode(obj)
-    verdict = _judge(policy, nads)
+    verdict = _judge(policy, nads, rules)
     return verdict, policy_model(policy) if verdict.allowed else None
 
 
-def review(operation: str, obj: Any, old_obj: Any, nads: NadLookup) -> Verdict:
-    """The validating webhook's entry point for MultiNetworkPolicy requests."""
-    if operation in ("CREATE", "UPDATE"):
+def review(
+    operation: str,
+    obj: Any,
+    old_obj: Any,
+    nads: NadLookup,
+    rules: ValidationRules = DEFAULT_RULES,
+) -> Verdict:
+    """The validating webhook's entry point for MultiNetworkPolicy requests.
+
+    An UPDATE ratchets as ValidateNetworkPolicyUpdate does: what the stored object already
+    had stays admissible, so stored policies remain editable after a rule tightens.
+    """
+    if operation == "CREATE":
+        return _judge(_decode(obj), nads, rules)
+    if operation == "UPDATE":
         policy = _decode(obj)
         meta = _meta(policy)
-        if operation == "UPDATE" and meta is not None and meta.being_deleted:
+        if meta is not None and meta.being_deleted:
             # Never block the updates (finalizer removal) that let a deletion finish.
             return Verdict(allowed=True)
-        return _judge(policy, nads)
+        if isinstance(old_obj, dict):
+            rules = ratcheting_rules(rules, _decode(old_obj))
+        return _judge(policy, nads, rules)
     return Verdict(allowed=True)  # DELETE, CONNECT
 
 

@@ -17,6 +17,7 @@ from mnp.manifests import Manifest, ManifestError, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.nad import DictNadLookup
 from mnp.policy_for import DEFAULT_NAMESPACE
+from mnp.validation import DEFAULT_RULES, ValidationRules, rules_for_version
 
 EXIT_ADMITTED = 0
 EXIT_REJECTED = 1
@@ -47,7 +48,7 @@ def _field(obj: dict[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def judge(manifests: list[Manifest]) -> list[Judged]:
+def judge(manifests: list[Manifest], rules: ValidationRules = DEFAULT_RULES) -> list[Judged]:
     nads = DictNadLookup()
     for m in manifests:
         if m.obj.get("kind") == NAD_KIND:
@@ -57,7 +58,7 @@ def judge(manifests: list[Manifest]) -> list[Judged]:
         if m.obj.get("kind") != MNP_KIND:
             continue
         obj = _with_namespace(m.obj)
-        verdict = review_policy(obj, nads, with_patch=True)
+        verdict = review_policy(obj, nads, with_patch=True, rules=rules)
         judged.append(Judged(m, _field(obj, "namespace"), _field(obj, "name"), verdict))
     return judged
 
@@ -98,16 +99,26 @@ def render_json(judged: list[Judged]) -> str:
 
 
 def run_check(
-    paths: list[str], output: str = "text", out: TextIO | None = None, err: TextIO | None = None
+    paths: list[str],
+    output: str = "text",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    kube_version: str | None = None,
 ) -> int:
+    """Judge the manifests as a CREATE on ``kube_version``'s API server (default: newest)."""
     out = out or sys.stdout
     err = err or sys.stderr
+    try:
+        rules = DEFAULT_RULES if kube_version is None else rules_for_version(kube_version)
+    except ValueError as e:
+        err.write(f"error: --kube-version: {e}\n")
+        return EXIT_UNREADABLE
     try:
         manifests = load_manifests(paths)
     except ManifestError as e:
         err.write(f"error: {e}\n")
         return EXIT_UNREADABLE
-    judged = judge(manifests)
+    judged = judge(manifests, rules)
     out.write(render_json(judged) if output == "json" else render_text(judged))
     if not judged:
         err.write(f"note: no {MNP_KIND} found in {', '.join(paths)}\n")

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 
 from mnp import __version__
 from mnp.check import EXIT_UNREADABLE, run_check
+from mnp.validation import DEFAULT_RULES
 
 # subcommand -> one-line help; each runs through its function below.
 DISPATCHED = {
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a YAML/JSON file or a directory of them (repeatable)",
     )
     check.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    check.add_argument(
+        "--kube-version",
+        metavar="VERSION",
+        help="judge as kube-apiserver VERSION (e.g. v1.35.4) would; the rules differ between "
+        f"releases (default: the newest supported, {DEFAULT_RULES.version_text()})",
+    )
     for name, help_text in DISPATCHED.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
@@ -96,6 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(args_in)
     if args.command == "check":
-        return run_check(args.paths, args.output)
+        return run_check(args.paths, args.output, kube_version=args.kube_version)
     parser.print_help()
     return EXIT_UNREADABLE

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnp.admission import admit_policy
+from mnp.admission import ValidationRules, admit_policy
 from mnp.decode import PolicyTypes, Spec, decode_policy
 from mnp.field_errors import rendered
 from mnp.model import (
@@ -58,6 +58,17 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = meta if isinstance(meta, Mapping) else {}
     ns, name = meta.get("namespace") or "default", meta.get("name") or ""
     return (ns if isinstance(ns, str) else "", name if isinstance(name, str) else "")
+
+
+# The rules of the cluster the enforcer serves, set once at start (``mnp enforcer
+# --kube-version``, else the API server's version), so that it admits exactly what that
+# cluster's webhook admits; module state, as every caller of build_snapshot serves one cluster.
+_rules = ValidationRules()
+
+
+def set_validation_rules(rules: ValidationRules) -> None:
+    global _rules
+    _rules = rules
 
 
 def _isolated_directions(types: PolicyTypes | object) -> frozenset[Direction]:
@@ -144,7 +155,7 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
             continue
         ns, name = _key(obj)
         try:
-            verdict, policy = admit_policy(dict(obj), lookup)
+            verdict, policy = admit_policy(dict(obj), lookup, _rules)
         except ValueError as e:  # admitted but not modelable: report, never crash
             rejected.append((f"{ns}/{name}", (str(e),)))
         else:

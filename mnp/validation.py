@@ -3,9 +3,9 @@
 The validators run over the typed tree of ``mnp.decode``, one function per upstream
 validator of ``pkg/apis/networking/validation`` (and metav1's label-selector validation),
 with their field paths and wording; structural errors the decoder found are reported where
-they stand. One deliberate difference: an ipBlock CIDR with
-bits set beyond the prefix length (``10.0.0.1/24``) is admitted with a warning
-naming the masked network, which is what gets enforced.
+they stand. What differs between Kubernetes releases (strict CIDRs from 1.36, the value an
+``endPort < port`` error shows) and what an UPDATE's stored object ratchets are in one
+``ValidationRules`` value, so every caller answers as the API server it stands for would.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mnp.decode import (
     EMPTY_META,
@@ -50,6 +50,66 @@ PROTOCOLS = ["TCP", "UDP", "SCTP"]
 POLICY_TYPES = ["Ingress", "Egress"]
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+
+# The Kubernetes minor releases whose answers the differential e2e test checks.
+OLDEST_SUPPORTED_MINOR = 35
+NEWEST_SUPPORTED_MINOR = 37
+_VERSION_RE = re.compile(r"v?1\.(\d+)(?:[.+-].*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRules:
+    """What the target API server checks: its release, and on UPDATE what the stored object
+    ratchets (upstream's NetworkPolicyValidationOptions, derived from the old object)."""
+
+    kube_minor: int = NEWEST_SUPPORTED_MINOR
+    # AllowCIDRsEvenIfInvalid: every ipBlock cidr/except string of the stored object.
+    allowed_old_cidrs: frozenset[str] = frozenset()
+    # AllowInvalidLabelValueInSelector: set when the stored spec.podSelector is invalid.
+    allow_invalid_label_values: bool = False
+
+    @property
+    def strict_cidrs(self) -> bool:
+        """KEP-4858's StrictIPCIDRValidation: beta and on by default from 1.36."""
+        return self.kube_minor >= 36
+
+    @property
+    def end_port_error_shows_port(self) -> bool:
+        """Up to 1.36 the ``endPort < port`` error carries ``port``'s value, from 1.37 its own."""
+        return self.kube_minor <= 36
+
+    @property
+    def ratchets_old_cidrs(self) -> bool:
+        """1.35's ValidateUpdate also runs the CREATE validation, so a stored invalid CIDR is
+        refused again; from 1.36 only ValidateNetworkPolicyUpdate runs, which exempts them."""
+        return self.kube_minor >= 36
+
+    @property
+    def ratchets(self) -> bool:
+        return bool(self.allowed_old_cidrs) or self.allow_invalid_label_values
+
+    def without_ratchet(self) -> ValidationRules:
+        return ValidationRules(self.kube_minor)
+
+    def version_text(self) -> str:
+        return f"1.{self.kube_minor}"
+
+
+DEFAULT_RULES = ValidationRules()
+
+
+def rules_for_version(version: str) -> ValidationRules:
+    """The rules of a Kubernetes version such as ``v1.35.4``, ``1.37`` or ``v1.36.2-gke.1``.
+
+    Releases outside the supported range get the nearest supported release's rules. Raises
+    ValueError for text that is not a Kubernetes 1.x version.
+    """
+    match = _VERSION_RE.fullmatch(version.strip())
+    if match is None:
+        raise ValueError(f"{version!r} is not a Kubernetes version (expected e.g. v1.35.4 or 1.37)")
+    minor = min(max(int(match.group(1)), OLDEST_SUPPORTED_MINOR), NEWEST_SUPPORTED_MINOR)
+    return ValidationRules(minor)
+
 
 # ---------------------------------------------------------------------------
 # apimachinery string checks (util/validation and api/validate/content); cached, as label
@@ -109,10 +169,11 @@ def dns1123_label_errors(value: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
+def dns1123_subdomain_errors(value: str, unit: str = "characters") -> tuple[str, ...]:
+    """IsDNS1123Subdomain; util/validation says "characters", api/validate/content "bytes"."""
     errs: list[str] = []
     if _nbytes(value) > 253:
-        errs.append("must be no more than 253 characters")
+        errs.append(f"must be no more than 253 {unit}")
     if not _fullmatch(_DNS1123_SUBDOMAIN_RE, value):
         errs.append(
             _regex_error(
@@ -137,7 +198,7 @@ def qualified_name_errors(value: str) -> tuple[str, ...]:
         if not prefix:
             errs.append("prefix part must be non-empty")
         else:
-            errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
+            errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix, "bytes"))
     else:
         return (
             "a valid label key "
@@ -221,8 +282,11 @@ class ParsedCidr:
         return (self.address >> host) << host
 
     def network_text(self) -> str:
-        """The masked network, as Go's ``IPNet.String()`` prints it."""
-        return f"{_ip_text(self.version, self.network)}/{self.prefix}"
+        """The masked network, as Go's ``IPNet.String()`` prints it (IPv4-mapped as IPv4)."""
+        network = self.network
+        if self.version == 6 and network >> 32 == 0xFFFF:
+            return f"{ipaddress.IPv4Address(network & 0xFFFFFFFF)}/{self.prefix - 96}"
+        return f"{_ip_text(self.version, network)}/{self.prefix}"
 
     def contains_strictly(self, other: ParsedCidr) -> bool:
         if other.version != self.version or other.prefix <= self.prefix:
@@ -232,8 +296,9 @@ class ParsedCidr:
 
 
 def _ip_text(version: int, value: int) -> str:
-    if version == 4:
-        return str(ipaddress.IPv4Address(value))
+    """As Go's ``net.IP.String()``: an IPv4-mapped IPv6 address prints as IPv4."""
+    if version == 4 or value >> 32 == 0xFFFF:
+        return str(ipaddress.IPv4Address(value & 0xFFFFFFFF))
     return ipaddress.IPv6Address(value).compressed
 
 
@@ -287,36 +352,51 @@ def parse_cidr_sloppy(text: str) -> ParsedCidr | None:
     return ParsedCidr(version, address, prefix, zeros, mapped)
 
 
-def cidr_problems(value: str) -> tuple[str, ...]:
-    """IsValidCIDRForLegacyField with strict validation, host bits excepted (see module doc)."""
+def cidr_problems(value: str, strict: bool = True) -> tuple[str, ...]:
+    """IsValidCIDRForLegacyField: parseable sloppily, and with ``strict`` (1.36 and later)
+    no leading zeros, no IPv4-mapped address and no bits set beyond the prefix length."""
     parsed = parse_cidr_sloppy(value)
     if parsed is None:
         return ("must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",)
+    if not strict:
+        return ()
     if parsed.leading_zeros:
         return ("must not have leading 0s in IP or prefix length",)
     if parsed.ipv4_mapped:
         return ("must not have an IPv4-mapped IPv6 address",)
+    if parsed.address != parsed.network:
+        return ("must not have bits set beyond the prefix length",)
     return ()
 
 
-def cidr_warnings(path: Path, value: str) -> list[str]:
+def cidr_warnings(path: Path, value: str, rules: ValidationRules = DEFAULT_RULES) -> list[str]:
+    """GetWarningsForCIDR, in the wording of the rules' release."""
     parsed = parse_cidr_sloppy(value)
-    if parsed is None or parsed.leading_zeros or parsed.ipv4_mapped:
+    if parsed is None:
         return []
+    warnings: list[str] = []
+    masked = parsed.network_text()
     if parsed.address != parsed.network:
         single = f"{_ip_text(parsed.version, parsed.address)}/{parsed.bits}"
-        masked = parsed.network_text()
-        return [
+        warnings.append(
             f"{path}: CIDR value {json.dumps(value)} is ambiguous in this context "
-            f"(should be {json.dumps(masked)} or {json.dumps(single)}?); "
-            f"it is enforced as {json.dumps(masked)}"
-        ]
-    if parsed.version == 6 and parsed.network_text() != value:
-        return [
+            f"(should be {json.dumps(masked)} or {json.dumps(single)}?)"
+        )
+    if parsed.leading_zeros or parsed.ipv4_mapped:
+        fate = (
+            "is invalid"
+            if rules.strict_cidrs
+            else "will be considered invalid in a future Kubernetes release"
+        )
+        warnings.append(
+            f"{path}: non-standard CIDR value {json.dumps(value)} {fate}: use {json.dumps(masked)}"
+        )
+    if not warnings and parsed.version == 6 and masked != value:
+        warnings.append(
             f"{path}: IPv6 CIDR value {json.dumps(value)} should be in RFC 5952 canonical "
-            f"format ({json.dumps(parsed.network_text())})"
-        ]
-    return []
+            f"format ({json.dumps(masked)})"
+        )
+    return warnings
 
 
 def canonical_cidr(value: str) -> str | None:
@@ -349,8 +429,10 @@ def validate_labels(labels: StringMap, parent: Path, name: str) -> ErrorList:
     return errs
 
 
-def validate_label_selector(selector: SelectorSpec | WrongType) -> ErrorList:
-    """metav1validation.ValidateLabelSelector (AllowInvalidLabelValueInSelector=false)."""
+def validate_label_selector(
+    selector: SelectorSpec | WrongType, allow_invalid_label_values: bool = False
+) -> ErrorList:
+    """metav1validation.ValidateLabelSelector."""
     errs: ErrorList = []
     if _wrong(selector, errs):
         return errs
@@ -362,11 +444,13 @@ def validate_label_selector(selector: SelectorSpec | WrongType) -> ErrorList:
         for expr in exprs:
             if not _wrong(expr, errs):
                 assert isinstance(expr, RequirementSpec)
-                errs.extend(validate_label_selector_requirement(expr))
+                errs.extend(validate_label_selector_requirement(expr, allow_invalid_label_values))
     return errs
 
 
-def validate_label_selector_requirement(expr: RequirementSpec) -> ErrorList:
+def validate_label_selector_requirement(
+    expr: RequirementSpec, allow_invalid_label_values: bool = False
+) -> ErrorList:
     """metav1validation.ValidateLabelSelectorRequirement."""
     errs: ErrorList = []
     path = expr.path
@@ -403,14 +487,16 @@ def validate_label_selector_requirement(expr: RequirementSpec) -> ErrorList:
         if messages := qualified_name_errors(key):
             errs.extend(invalid(path.child("key"), key, m) for m in messages)
     for i, v in enumerate(values if isinstance(values, tuple) else ()):
-        if not _wrong(v, errs):
+        if not _wrong(v, errs) and not allow_invalid_label_values:
             assert isinstance(v, str)
             if messages := label_value_errors(v):
                 errs.extend(invalid(path.child("values").index(i), v, m) for m in messages)
     return errs
 
 
-def validate_network_policy_port(port: PortSpec) -> ErrorList:
+def validate_network_policy_port(
+    port: PortSpec, rules: ValidationRules = DEFAULT_RULES
+) -> ErrorList:
     """ValidateNetworkPolicyPort."""
     errs: ErrorList = []
     path = port.path
@@ -436,10 +522,9 @@ def validate_network_policy_port(port: PortSpec) -> ErrorList:
             errs.extend(invalid(path.child("port"), number, m) for m in port_num_errors(number))
         if end_port is not None:
             if end_port < number:
+                shown = number if rules.end_port_error_shows_port else end_port
                 errs.append(
-                    invalid(
-                        path.child("endPort"), end_port, "must be greater than or equal to `port`"
-                    )
+                    invalid(path.child("endPort"), shown, "must be greater than or equal to `port`")
                 )
             errs.extend(
                 invalid(path.child("endPort"), end_port, m) for m in port_num_errors(end_port)
@@ -460,7 +545,14 @@ def validate_network_policy_port(port: PortSpec) -> ErrorList:
     return errs
 
 
-def validate_ip_block(block: IPBlockSpec) -> ErrorList:
+def _cidr_problems(value: str, rules: ValidationRules) -> tuple[str, ...]:
+    """IsValidCIDRForLegacyField with the stored object's CIDRs exempt, as on UPDATE."""
+    if value in rules.allowed_old_cidrs:
+        return ()
+    return cidr_problems(value, rules.strict_cidrs)
+
+
+def validate_ip_block(block: IPBlockSpec, rules: ValidationRules = DEFAULT_RULES) -> ErrorList:
     """ValidateIPBlock."""
     errs: ErrorList = []
     excepts = block.except_
@@ -472,7 +564,7 @@ def validate_ip_block(block: IPBlockSpec) -> ErrorList:
     assert isinstance(cidr, str)
     if not cidr:
         return [*errs, required(block.path.child("cidr"))]
-    if messages := cidr_problems(cidr):
+    if messages := _cidr_problems(cidr, rules):
         errs.extend(invalid(block.path.child("cidr"), cidr, m) for m in messages)
     outer = parse_cidr_sloppy(cidr)
     if outer is None:
@@ -481,7 +573,7 @@ def validate_ip_block(block: IPBlockSpec) -> ErrorList:
         if _wrong(item, errs):
             continue
         assert isinstance(item, str)
-        messages = cidr_problems(item)
+        messages = _cidr_problems(item, rules)
         inner = parse_cidr_sloppy(item)
         if inner is not None and not outer.contains_strictly(inner):
             messages = (*messages, "must be a strict subset of `cidr`")
@@ -491,20 +583,22 @@ def validate_ip_block(block: IPBlockSpec) -> ErrorList:
     return errs
 
 
-def validate_network_policy_peer(peer: PeerSpec) -> ErrorList:
+def validate_network_policy_peer(
+    peer: PeerSpec, rules: ValidationRules = DEFAULT_RULES
+) -> ErrorList:
     """ValidateNetworkPolicyPeer."""
     errs: ErrorList = []
     count = 0
     for selector in (peer.pod_selector, peer.namespace_selector):
         if selector is not None:
             count += 1
-            errs.extend(validate_label_selector(selector))
+            errs.extend(validate_label_selector(selector, rules.allow_invalid_label_values))
     block = peer.ip_block
     if block is not None:
         count += 1
         if not _wrong(block, errs):
             assert isinstance(block, IPBlockSpec)
-            errs.extend(validate_ip_block(block))
+            errs.extend(validate_ip_block(block, rules))
     if count == 0:
         errs.append(required(peer.path, "must specify a peer"))
     elif count > 1 and block is not None:
@@ -512,7 +606,7 @@ def validate_network_policy_peer(peer: PeerSpec) -> ErrorList:
     return errs
 
 
-def _validate_rule(rule: RuleSpec) -> ErrorList:
+def _validate_rule(rule: RuleSpec, rules: ValidationRules) -> ErrorList:
     """The ports and peers of one ingress or egress rule."""
     errs: ErrorList = []
     if not _wrong(rule.ports, errs):
@@ -520,13 +614,13 @@ def _validate_rule(rule: RuleSpec) -> ErrorList:
         for port in rule.ports:
             if not _wrong(port, errs):
                 assert isinstance(port, PortSpec)
-                errs.extend(validate_network_policy_port(port))
+                errs.extend(validate_network_policy_port(port, rules))
     if not _wrong(rule.peers, errs):
         assert isinstance(rule.peers, tuple)
         for peer in rule.peers:
             if not _wrong(peer, errs):
                 assert isinstance(peer, PeerSpec)
-                errs.extend(validate_network_policy_peer(peer))
+                errs.extend(validate_network_policy_peer(peer, rules))
     return errs
 
 
@@ -534,20 +628,20 @@ _POD_SELECTOR_PATH = SPEC_PATH.child("podSelector")
 _POLICY_TYPES_PATH = SPEC_PATH.child("policyTypes")
 
 
-def validate_network_policy_spec(spec: Spec) -> ErrorList:
+def validate_network_policy_spec(spec: Spec, rules: ValidationRules = DEFAULT_RULES) -> ErrorList:
     """ValidateNetworkPolicySpec, plus the CRD's required spec.podSelector."""
     errs: ErrorList = []
     if spec.pod_selector is None:
         errs.append(required(_POD_SELECTOR_PATH))
     else:
-        errs.extend(validate_label_selector(spec.pod_selector))
-    for rules in (spec.ingress, spec.egress):
-        if not _wrong(rules, errs):
-            assert isinstance(rules, tuple)
-            for rule in rules:
+        errs.extend(validate_label_selector(spec.pod_selector, rules.allow_invalid_label_values))
+    for direction in (spec.ingress, spec.egress):
+        if not _wrong(direction, errs):
+            assert isinstance(direction, tuple)
+            for rule in direction:
                 if not _wrong(rule, errs):
                     assert isinstance(rule, RuleSpec)
-                    errs.extend(_validate_rule(rule))
+                    errs.extend(_validate_rule(rule, rules))
     types = spec.policy_types
     if types is None or _wrong(types, errs):
         return errs
@@ -605,7 +699,7 @@ def validate_object_meta(meta: Meta) -> ErrorList:
     return errs
 
 
-def validate_network_policy(policy: Decoded) -> ErrorList:
+def validate_network_policy(policy: Decoded, rules: ValidationRules = DEFAULT_RULES) -> ErrorList:
     """ValidateNetworkPolicy: every error the API server would report for this object."""
     if isinstance(policy, WrongType):
         return [policy.error]
@@ -619,7 +713,7 @@ def validate_network_policy(policy: Decoded) -> ErrorList:
     if spec is None or _wrong(spec, errs):
         spec = EMPTY_SPEC
     assert isinstance(spec, Spec)
-    errs.extend(validate_network_policy_spec(spec))
+    errs.extend(validate_network_policy_spec(spec, rules))
     return errs
 
 
@@ -628,14 +722,14 @@ def validate_network_policy(policy: Decoded) -> ErrorList:
 # ---------------------------------------------------------------------------
 
 
-def _ip_block_warnings(block: IPBlockSpec) -> list[str]:
+def _ip_block_warnings(block: IPBlockSpec, rules: ValidationRules) -> list[str]:
     warnings: list[str] = []
     if isinstance(block.cidr, str):
-        warnings.extend(cidr_warnings(block.path.child("cidr"), block.cidr))
+        warnings.extend(cidr_warnings(block.path.child("cidr"), block.cidr, rules))
     if isinstance(block.except_, tuple):
         for i, item in enumerate(block.except_):
             if isinstance(item, str):
-                warnings.extend(cidr_warnings(block.path.child("except").index(i), item))
+                warnings.extend(cidr_warnings(block.path.child("except").index(i), item, rules))
     return warnings
 
 
@@ -658,18 +752,57 @@ def _unlisted_direction_warnings(spec: Spec) -> list[str]:
     return warnings
 
 
-def policy_warnings(policy: Decoded) -> list[str]:
-    """Admitted-but-suspicious things in a (defaulted) policy."""
+def policy_warnings(policy: Decoded, rules: ValidationRules = DEFAULT_RULES) -> list[str]:
+    """Admitted-but-suspicious things in a (defaulted) policy: the API server's
+    networkPolicyWarnings, then the ineffective-rules warning (an mnp extension)."""
     spec = policy.spec if isinstance(policy, PolicyObject) else None
     if not isinstance(spec, Spec):
         return []
     warnings: list[str] = []
-    for rules in (spec.ingress, spec.egress):
-        for rule in rules if isinstance(rules, tuple) else ():
+    for direction in (spec.ingress, spec.egress):
+        for rule in direction if isinstance(direction, tuple) else ():
             if not isinstance(rule, RuleSpec) or not isinstance(rule.peers, tuple):
                 continue
             for peer in rule.peers:
                 if isinstance(peer, PeerSpec) and isinstance(peer.ip_block, IPBlockSpec):
-                    warnings.extend(_ip_block_warnings(peer.ip_block))
+                    warnings.extend(_ip_block_warnings(peer.ip_block, rules))
     warnings.extend(_unlisted_direction_warnings(spec))
     return warnings
+
+
+# ---------------------------------------------------------------------------
+# Ratcheting: what an UPDATE's stored object lets through (ValidateNetworkPolicyUpdate)
+# ---------------------------------------------------------------------------
+
+
+def _ip_block_strings(spec: Spec) -> list[str]:
+    found: list[str] = []
+    for direction in (spec.ingress, spec.egress):
+        for rule in direction if isinstance(direction, tuple) else ():
+            if not isinstance(rule, RuleSpec) or not isinstance(rule.peers, tuple):
+                continue
+            for peer in rule.peers:
+                block = peer.ip_block if isinstance(peer, PeerSpec) else None
+                if not isinstance(block, IPBlockSpec):
+                    continue
+                if isinstance(block.cidr, str):
+                    found.append(block.cidr)
+                if isinstance(block.except_, tuple):
+                    found.extend(e for e in block.except_ if isinstance(e, str))
+    return found
+
+
+def ratcheting_rules(rules: ValidationRules, old: Decoded) -> ValidationRules:
+    """The rules for an UPDATE of ``old``: as upstream, every CIDR string the stored object
+    has anywhere is exempt from CIDR validation (from 1.36), and an invalid stored
+    spec.podSelector lets invalid label values through in every selector."""
+    spec = old.spec if isinstance(old, PolicyObject) else None
+    if not isinstance(spec, Spec):
+        return rules
+    selector = spec.pod_selector
+    bad_selector = selector is not None and bool(validate_label_selector(selector))
+    return replace(
+        rules,
+        allowed_old_cidrs=frozenset(_ip_block_strings(spec) if rules.ratchets_old_cidrs else ()),
+        allow_invalid_label_values=bad_selector,
+    )

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from kubewatch import api_client
+from webhook import handlers
 from webhook.app import create_app, create_probe_app
+from webhook.kube_version import validation_rules
 from webhook.limits import MIB, ServerLimits
 from webhook.metrics import WebhookMetrics
 from webhook.nad_cache import ClusterSource, ObjectSource, SnapshotSource
@@ -58,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig",
         type=Path,
         help="kubeconfig (default: in-cluster, then $KUBECONFIG or ~/.kube/config)",
+    )
+    p.add_argument(
+        "--kube-version",
+        metavar="VERSION",
+        help="validate as kube-apiserver VERSION (e.g. v1.35.4) does (default: the version "
+        "the API server reports at start; with --snapshot, the newest supported)",
     )
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8443)
@@ -232,6 +240,16 @@ def main(argv: list[str]) -> int:
             return 2
         cluster.start()
         source = cluster
+
+    try:
+        rules = validation_rules(args.kube_version, args.kubeconfig, not args.snapshot)
+    except ValueError as e:
+        print(f"mnp webhook: --kube-version: {e}", file=sys.stderr)
+        if isinstance(source, ClusterSource):
+            source.stop()
+        return 2
+    handlers.set_validation_rules(rules)
+    log.info("validating as Kubernetes %s", rules.version_text())
 
     lifecycle = Lifecycle()
     servers = _servers(args, source, metrics, reloader, limits, lifecycle)

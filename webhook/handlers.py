@@ -1,6 +1,8 @@
 """Admission decisions for one parsed request: small functions from request to verdict.
 
-No HTTP here (see ``admission_http``) and no I/O: NADs are resolved before these run.
+No HTTP here (see ``admission_http``) and no I/O: NADs are resolved before these run. The
+validation rules are those of the API server the webhook serves, set once at start
+(``set_validation_rules``, from ``mnp webhook``'s version lookup or ``--kube-version``).
 """
 
 from __future__ import annotations
@@ -8,10 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from mnp import admission
-from mnp.admission import NadLookup, Verdict
+from mnp.admission import NadLookup, ValidationRules, Verdict
 from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey
 from webhook.admission_http import AdmissionRequest
 from webhook.nad_cache import ObjectSource, object_key, policy_targets
+
+# Module state, not an argument threaded through the app: one process serves one API server.
+_rules = ValidationRules()
+
+
+def set_validation_rules(rules: ValidationRules) -> None:
+    """Answer as the API server of ``rules``' Kubernetes release would (default: newest)."""
+    global _rules
+    _rules = rules
+
+
+def validation_rules() -> ValidationRules:
+    return _rules
 
 
 class UnhandledKind(Exception):
@@ -48,7 +63,7 @@ def _nad_key(request: AdmissionRequest) -> NadKey | None:
 
 def validate(request: AdmissionRequest, nads: NadLookup, source: ObjectSource) -> Verdict:
     if _is_kind(request, MNP_KIND):
-        return admission.review(request.operation, request.obj, request.old_obj, nads)
+        return admission.review(request.operation, request.obj, request.old_obj, nads, _rules)
     if _is_kind(request, NAD_KIND):
         key = _nad_key(request)
         policies: list[Any] = source.policies_targeting(key) if key is not None else []
