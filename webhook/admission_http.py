@@ -104,10 +104,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every request: json.loads with any keyword builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(body: bytes) -> Any:
     check_nesting(body)
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # What json.loads does with bytes: detect UTF-8/16/32, keep lone surrogates.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except RecursionError:
         raise BadRequest(f"JSON nests deeper than {MAX_NESTING} levels") from None
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, too-long integers

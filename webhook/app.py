@@ -9,6 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.telemetry import TelemetryConfig
+from prometheus_client import Counter as CounterChild
+from prometheus_client import Histogram as HistogramChild
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -66,6 +69,34 @@ async def _nad_lookup(source: ObjectSource, request: AdmissionRequest) -> Resolv
     return ResolvedNads(fetched, source)
 
 
+# FastAPI's native OpenTelemetry, all off.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+class _LabelledChildren:
+    """The labelled series each request counts in, looked up once per label set:
+    prometheus_client's ``labels()`` checks and locks on every call. The label values are
+    bounded (endpoint, operation, kind and verdict each from a short list)."""
+
+    def __init__(self, metrics: WebhookMetrics) -> None:
+        self._metrics = metrics
+        self._requests: dict[tuple[str, str, str, str], CounterChild] = {}
+        self._latency: dict[str, HistogramChild] = {}
+
+    def request(self, endpoint: str, operation: str, kind: str, verdict: str) -> CounterChild:
+        key = (endpoint, operation, kind, verdict)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self._metrics.requests.labels(*key)
+        return child
+
+    def latency(self, endpoint: str) -> HistogramChild:
+        child = self._latency.get(endpoint)
+        if child is None:
+            child = self._latency[endpoint] = self._metrics.latency.labels(endpoint)
+        return child
+
+
 def _label(value: str, known: tuple[str, ...]) -> str:
     return value if value in known else "other"
 
@@ -84,9 +115,18 @@ def create_app(
     draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
     """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun."""
-    app = FastAPI(title="mnp webhook", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="mnp webhook",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # No OpenTelemetry here (Prometheus is): FastAPI would look for its providers on
+        # every request.
+        telemetry=NO_TELEMETRY,
+    )
     limits = limits or ServerLimits()
     deciding = 0  # reviews past their body read; the event loop is their only thread
+    counted = _LabelledChildren(metrics)
 
     async def admit(request: Request, endpoint: str) -> Response:
         nonlocal deciding
@@ -130,8 +170,8 @@ def create_app(
                 media_type=JSON,
             )
         finally:
-            metrics.requests.labels(endpoint, operation, kind, verdict_label).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            counted.request(endpoint, operation, kind, verdict_label).inc()
+            counted.latency(endpoint).observe(time.perf_counter() - started)
 
     async def _decide(request: AdmissionRequest, endpoint: str) -> tuple[bytes, str]:
         mutating = endpoint == "/mutate"
@@ -244,6 +284,12 @@ def create_probe_app(
     draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
     """The probes alone, for a plain-HTTP port: kubelet probes carry no client certificate."""
-    app = FastAPI(title="mnp webhook probes", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="mnp webhook probes",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
     add_probes(app, source, metrics, certificate_loaded, draining)
     return app
