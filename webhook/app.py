@@ -58,15 +58,31 @@ def _resolve_missing(source: ObjectSource, keys: list[NadKey]) -> dict[NadKey, A
     return fetched
 
 
-async def _nad_lookup(source: ObjectSource, request: AdmissionRequest) -> ResolvedNads:
-    missing = []
-    for key in dict.fromkeys(handlers.nads_needed(request)):
-        known, _ = source.cached_nad(key)
+class _CacheLookup:
+    """The NAD cache as the review's ``NadLookup``, noting the keys the cache has never
+    seen: a review that asked for one is redone once they are fetched. A policy's NADs are
+    nearly always cached, and then the request's policy-for is read once, by the review."""
+
+    def __init__(self, source: ObjectSource) -> None:
+        self._source = source
+        self.unknown: list[NadKey] = []
+
+    def get(self, key: NadKey) -> dict[str, Any] | None:
+        known, nad = self._source.cached_nad(key)
         if not known:
-            missing.append(key)
+            self.unknown.append(key)
+        return nad
+
+
+async def _validate(source: ObjectSource, request: AdmissionRequest) -> Verdict:
+    cached = _CacheLookup(source)
+    verdict = handlers.validate(request, cached, source)
+    if not cached.unknown:
+        return verdict
     # Cache misses need a GET; it blocks, so it runs off the event loop.
-    fetched = await run_in_threadpool(_resolve_missing, source, missing) if missing else {}
-    return ResolvedNads(fetched, source)
+    missing = list(dict.fromkeys(cached.unknown))
+    fetched = await run_in_threadpool(_resolve_missing, source, missing)
+    return handlers.validate(request, ResolvedNads(fetched, source), source)
 
 
 # FastAPI's native OpenTelemetry, all off.
@@ -179,7 +195,7 @@ def create_app(
             if mutating:
                 verdict = handlers.mutate(request)
             else:
-                verdict = handlers.validate(request, await _nad_lookup(source, request), source)
+                verdict = await _validate(source, request)
         except handlers.UnhandledKind as e:
             log.warning("%s: %s", endpoint, loggable(str(e)))
             denial = Verdict(allowed=False, message=str(e))
