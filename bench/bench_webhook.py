@@ -129,6 +129,20 @@ class FloorProcess:
             stderr=subprocess.STDOUT,
         )
 
+    def wait_ready(self, ca_pem: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the floor app exited with {self.proc.returncode}")
+            try:
+                ctx = client_context(ca_pem)
+                if httpx.get(f"{self.url}/readyz", verify=ctx).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("the floor app never got ready")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -138,20 +152,6 @@ class FloorProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
-
-
-def _wait_floor_ready(floor: FloorProcess, ca_pem: bytes) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if floor.proc.poll() is not None:
-            raise SystemExit(f"the floor app exited with {floor.proc.returncode}")
-        try:
-            if httpx.get(f"{floor.url}/readyz", verify=client_context(ca_pem)).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the floor app never got ready")
 
 
 def _body(obj: dict[str, Any]) -> bytes:
@@ -259,7 +259,7 @@ def main() -> int:
         floor = FloorProcess(tmp / "certs", tmp / "floor.log")
         try:
             webhook.wait_ready(client_context(ca.cert_pem))
-            _wait_floor_ready(floor, ca.cert_pem)
+            floor.wait_ready(ca.cert_pem)
             urls = {"webhook": webhook.url, "fastapi": floor.url}
             rounds, open_loop = _measure(urls, ca.cert_pem, args, tmp)
         finally:
