@@ -239,10 +239,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--short", action="store_true", help="2 rounds of 2 s per case")
+    ap.add_argument("--short", action="store_true", help="3 rounds of 2 s per case")
     args = ap.parse_args()
     if args.short:
-        args.seconds, args.rounds = 2, 2
+        args.seconds, args.rounds = 2, 3
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mnp-bench-webhook-") as tmp_name:
         tmp = Path(tmp_name)
