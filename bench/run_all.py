@@ -77,8 +77,9 @@ Where the time goes (cProfile of the webhook under wrk, and of its ASGI app and 
 `admission.review` in process; see the commit history). On `/validate`, beyond the floor
 route, the review itself in pure Python is more than half of the extra time: of a seed
 review, decoding the object into the typed tree is about 40%, the upstream validators about
-30%, the NAD check about 15% (`parse_nad` parses the NAD's CNI config JSON on every
-review), warnings the rest. Then the envelope checks and the answer. On `/mutate`, decoding
+30%, the policy-for and NAD checks about 15% (a NAD's config is parsed once per
+content, but its key, errors and the policy's targets are rebuilt on every review),
+warnings the rest. Then the envelope checks and the answer. On `/mutate`, decoding
 and defaulting (the patch is built from the paths defaulting adds). Taken out of the
 webhook's path: a JSON decoder and encoder built per request (json.loads/dumps with
 keywords), FastAPI's per-request OpenTelemetry lookups, prometheus_client's `labels()`
