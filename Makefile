@@ -62,8 +62,9 @@ test-e2e: deps kube-binaries cert-manager-binaries
 test: deps kube-binaries cert-manager-binaries lint
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
+# make bench BENCH_ARGS=--short for a brief run (under 3 minutes).
 bench: deps
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -23,10 +23,9 @@ from pathlib import Path
 import ovs.db.idl  # type: ignore[import-untyped]  # measured against, not used
 import ovs.poller  # type: ignore[import-untyped]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_enforcer import create_ports, synthetic_snapshot
-
+from bench.bench_enforcer import create_ports, synthetic_snapshot
 from enforcer.diff import ACL, LSP, READ_COLUMNS, read_queries
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import NB_DB, OvsdbConnection, connect

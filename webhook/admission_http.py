@@ -104,10 +104,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every request: json.loads with any keyword builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(body: bytes) -> Any:
     check_nesting(body)
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # What json.loads does with bytes: detect UTF-8/16/32, keep lone surrogates.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except RecursionError:
         raise BadRequest(f"JSON nests deeper than {MAX_NESTING} levels") from None
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, too-long integers
@@ -203,6 +208,10 @@ def denial_message(verdict: Verdict) -> str:
     return truncated(message, MAX_MESSAGE_CHARS)
 
 
+# json.dumps with separators builds an encoder per call; this is the same encoder, kept.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def review_response(
     uid: str,
     verdict: Verdict,
@@ -226,13 +235,13 @@ def review_response(
             "message": denial_message(verdict),
         }
     elif with_patch and verdict.patch:
-        patch = json.dumps(verdict.patch, separators=(",", ":")).encode()
+        patch = _COMPACT.encode(verdict.patch).encode()
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(patch).decode("ascii")
     review = {"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview", "response": response}
     # ASCII escapes, not UTF-8: a string from the request may hold a lone surrogate (a JSON
     # "\ud800" decodes to one), which has no UTF-8 encoding but has a JSON escape.
-    return json.dumps(review, separators=(",", ":")).encode("ascii")
+    return _COMPACT.encode(review).encode("ascii")
 
 
 def error_body(message: str) -> bytes:

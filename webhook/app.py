@@ -6,11 +6,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
+from fastapi.telemetry import TelemetryConfig
+from prometheus_client import Counter as CounterChild
+from prometheus_client import Histogram as HistogramChild
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -59,15 +62,64 @@ def _resolve_missing(source: ObjectSource, keys: list[NadKey]) -> dict[NadKey, A
     return fetched
 
 
-async def _nad_lookup(source: ObjectSource, request: AdmissionRequest) -> ResolvedNads:
-    missing = []
-    for key in dict.fromkeys(handlers.nads_needed(request)):
-        known, _ = source.cached_nad(key)
+class _CacheLookup:
+    """The NAD cache as the review's ``NadLookup``, noting the keys the cache has never
+    seen: a review that asked for one is redone once they are fetched. A policy's NADs are
+    nearly always cached, and then the request's policy-for is read once, by the review."""
+
+    def __init__(self, source: ObjectSource) -> None:
+        self._source = source
+        self.unknown: list[NadKey] = []
+
+    def get(self, key: NadKey) -> dict[str, Any] | None:
+        known, nad = self._source.cached_nad(key)
         if not known:
-            missing.append(key)
+            self.unknown.append(key)
+        return nad
+
+
+async def _validate(
+    source: ObjectSource,
+    request: AdmissionRequest,
+    run: Callable[[Callable[[], Verdict]], Awaitable[Verdict]],
+) -> Verdict:
+    """The review against the NAD cache; ``run`` decides where the CPU work happens."""
+    cached = _CacheLookup(source)
+    verdict = await run(lambda: handlers.validate(request, cached, source))
+    if not cached.unknown:
+        return verdict
     # Cache misses need a GET; it blocks, so it runs off the event loop.
-    fetched = await run_in_threadpool(_resolve_missing, source, missing) if missing else {}
-    return ResolvedNads(fetched, source)
+    missing = list(dict.fromkeys(cached.unknown))
+    fetched = await run_in_threadpool(_resolve_missing, source, missing)
+    return await run(lambda: handlers.validate(request, ResolvedNads(fetched, source), source))
+
+
+# FastAPI's native OpenTelemetry, all off.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+class _LabelledChildren:
+    """The labelled series each request counts in, looked up once per label set:
+    prometheus_client's ``labels()`` checks and locks on every call. The label values are
+    bounded (endpoint, operation, kind and verdict each from a short list)."""
+
+    def __init__(self, metrics: WebhookMetrics) -> None:
+        self._metrics = metrics
+        self._requests: dict[tuple[str, str, str, str], CounterChild] = {}
+        self._latency: dict[str, HistogramChild] = {}
+
+    def request(self, endpoint: str, operation: str, kind: str, verdict: str) -> CounterChild:
+        key = (endpoint, operation, kind, verdict)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self._metrics.requests.labels(*key)
+        return child
+
+    def latency(self, endpoint: str) -> HistogramChild:
+        child = self._latency.get(endpoint)
+        if child is None:
+            child = self._latency[endpoint] = self._metrics.latency.labels(endpoint)
+        return child
 
 
 def _label(value: str, known: tuple[str, ...]) -> str:
@@ -88,7 +140,15 @@ def create_app(
     draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
     """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun."""
-    app = FastAPI(title="mnp webhook", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="mnp webhook",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # No OpenTelemetry here (Prometheus is): FastAPI would look for its providers on
+        # every request.
+        telemetry=NO_TELEMETRY,
+    )
     limits = limits or ServerLimits()
     deciding = 0  # reviews past their body read
     # Large reviews are decided here, one at a time, so the loop keeps serving small ones.
@@ -98,6 +158,8 @@ def create_app(
         if not offload:
             return decide()
         return await asyncio.get_running_loop().run_in_executor(large_reviews, decide)
+
+    counted = _LabelledChildren(metrics)
 
     async def admit(request: Request, endpoint: str) -> Response:
         nonlocal deciding
@@ -142,8 +204,8 @@ def create_app(
                 media_type=JSON,
             )
         finally:
-            metrics.requests.labels(endpoint, operation, kind, verdict_label).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            counted.request(endpoint, operation, kind, verdict_label).inc()
+            counted.latency(endpoint).observe(time.perf_counter() - started)
 
     async def _decide(request: AdmissionRequest, endpoint: str, offload: bool) -> tuple[bytes, str]:
         mutating = endpoint == "/mutate"
@@ -151,9 +213,8 @@ def create_app(
             if mutating:
                 verdict = await run_decision(lambda: handlers.mutate(request), offload)
             else:
-                nads = await _nad_lookup(source, request)
-                verdict = await run_decision(
-                    lambda: handlers.validate(request, nads, source), offload
+                verdict = await _validate(
+                    source, request, lambda decide: run_decision(decide, offload)
                 )
         except handlers.UnhandledKind as e:
             log.warning("%s: %s", endpoint, loggable(str(e)))
@@ -262,6 +323,12 @@ def create_probe_app(
     draining: Callable[[], bool] = _not_draining,
 ) -> FastAPI:
     """The probes alone, for a plain-HTTP port: kubelet probes carry no client certificate."""
-    app = FastAPI(title="mnp webhook probes", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="mnp webhook probes",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
     add_probes(app, source, metrics, certificate_loaded, draining)
     return app

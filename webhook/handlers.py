@@ -13,7 +13,7 @@ from mnp import admission
 from mnp.admission import NadLookup, ValidationRules, Verdict
 from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey
 from webhook.admission_http import AdmissionRequest
-from webhook.nad_cache import ObjectSource, object_key, policy_targets
+from webhook.nad_cache import ObjectSource, object_key
 
 # Module state, not an argument threaded through the app: one process serves one API server.
 _rules = ValidationRules()
@@ -43,13 +43,6 @@ class UnhandledKind(Exception):
 
 def _is_kind(request: AdmissionRequest, kind: str) -> bool:
     return request.kind == kind and request.group in ("", MNP_GROUP)
-
-
-def nads_needed(request: AdmissionRequest) -> list[NadKey]:
-    """The NADs a validating review of this request will look up."""
-    if not _is_kind(request, MNP_KIND) or request.operation == "DELETE":
-        return []
-    return policy_targets(request.obj)
 
 
 def _nad_key(request: AdmissionRequest) -> NadKey | None:
