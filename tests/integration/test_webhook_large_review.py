@@ -1,4 +1,4 @@
-"""A legal but large policy (about 2 MB: many ports without ``protocol``) costs seconds of
+"""A legal but large policy (about 2 MB: tens of thousands of ports) costs seconds of
 CPU to review. The real webhook must keep answering small reviews meanwhile: the large one
 is decided off the event loop, so the API server's other calls keep flowing.
 
@@ -29,8 +29,9 @@ from tests.support.webhook_process import (
 pytestmark = pytest.mark.timeout(300)
 
 LARGE_PORTS = 100_000  # about 1.7 MB of JSON; seconds of CPU on these machines
-# Enough to show the loop was not blocked; a blocked loop answers none of them.
-SMALL_DURING_LARGE = 5
+# A blocked event loop answers a handful (measured: 4, those sent while the large body was
+# read and parsed); a free one answers dozens (measured: about 40 on a loaded 2-core machine).
+SMALL_DURING_LARGE = 20
 
 
 def policy(name: str, ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -51,7 +52,9 @@ def read_response(sock: ssl.SSLSocket) -> dict[str, Any]:
     """The JSON body of one HTTP/1.1 response, read to its Content-Length."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(1 << 16)
+        chunk = sock.recv(1 << 16)
+        assert chunk, f"connection closed before an answer: {data[:200]!r}"
+        data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
     [length] = [
@@ -59,8 +62,14 @@ def read_response(sock: ssl.SSLSocket) -> dict[str, Any]:
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     ]
-    while len(body) < length:
-        body += sock.recv(1 << 16)
+    chunks = [body]
+    received = len(body)
+    while received < length:
+        chunk = sock.recv(1 << 16)
+        assert chunk, f"connection closed after {received} of {length} bytes"
+        chunks.append(chunk)
+        received += len(chunk)
+    body = b"".join(chunks)
     answer: dict[str, Any] = json.loads(body)
     return answer
 
@@ -79,7 +88,9 @@ def test_small_reviews_are_answered_while_a_large_one_is_decided(
     ctx = client_context(ca.cert_pem)
     proc.wait_ready(ctx)
     try:
-        ports = [{"port": 1 + i % 65535} for i in range(LARGE_PORTS)]
+        # With protocols given the answer is small too (no patch), so the count below is of
+        # small reviews answered while the large one was *decided*, not while it was sent.
+        ports = [{"port": 1 + i % 65535, "protocol": "TCP"} for i in range(LARGE_PORTS)]
         large = json.dumps(admission_review(policy("large", ports))).encode()
         small = json.dumps(admission_review(policy("small"))).encode()
         assert len(large) > 1_500_000  # well under the API server's 3 MiB
@@ -106,7 +117,7 @@ def test_small_reviews_are_answered_while_a_large_one_is_decided(
             reader = threading.Thread(target=read_large)
             reader.start()
             answered_during = answered = 0
-            while not large_done.is_set() and answered < 10_000:
+            while not large_done.is_set() and answered < 2_000:
                 reply = client.post(f"{proc.url}{endpoint}", content=small)
                 assert reply.status_code == 200
                 assert reply.json()["response"]["allowed"] is True
@@ -121,7 +132,7 @@ def test_small_reviews_are_answered_while_a_large_one_is_decided(
         review = answer["response"]
         assert review["allowed"] is True
         if endpoint == "/mutate":
-            assert review["patchType"] == "JSONPatch"  # every port defaulted to TCP
+            assert review["patchType"] == "JSONPatch"  # policyTypes defaulted
         assert answered_during >= SMALL_DURING_LARGE, (
             f"only {answered_during} small reviews answered while the large one was decided"
         )
