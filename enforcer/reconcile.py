@@ -277,7 +277,7 @@ def run_loop(
         changed.wait(timeout=wait)
         if stop.is_set():
             return
-        time.sleep(debounce)  # coalesce a burst of informer events into one reconcile
+        time.sleep(debounce)  # coalesce a burst of watch events into one reconcile
         changed.clear()
         wait = resync
         try:

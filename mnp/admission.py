@@ -61,7 +61,7 @@ DENIAL_REASON = "Forbidden"
 
 
 class NadLookup(Protocol):
-    """Where the NADs come from: an informer cache, a snapshot file, or a dict in tests."""
+    """Where the NADs come from: a watch-fed cache, a snapshot file, or a dict in tests."""
 
     def get(self, key: NadKey) -> dict[str, Any] | None:
         """The raw NetworkAttachmentDefinition object, or None when it does not exist."""
