@@ -9,7 +9,6 @@ waiting on it. ``mnp lab up --kube --cert-manager`` and the e2e tests both use i
 
 from __future__ import annotations
 
-import collections
 import copy
 import functools
 import json
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from mnp_lab.build_scripts import run_build_script
 from mnp_lab.kube import KubeControlPlane
 from mnp_lab.lab_files import CERT_MANAGER_BUILD_SCRIPT
 from mnp_lab.processes import log_tail
@@ -47,7 +47,6 @@ _STARTED_MARKERS = {CONTROLLER: "starting controllers", CAINJECTOR: "starting ca
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 15.0
 _POLL_INTERVAL_S = 0.2
-_BUILD_ERROR_TAIL_LINES = 40
 
 T = TypeVar("T")
 
@@ -123,31 +122,9 @@ def ensure_cert_manager_binaries(progress: TextIO | None = sys.stderr) -> CertMa
     takes minutes on 2 cores). Raises CertManagerError with the tail of the build's output
     when it fails.
     """
-    tail: collections.deque[str] = collections.deque(maxlen=_BUILD_ERROR_TAIL_LINES)
-    try:
-        proc = subprocess.Popen(
-            ["bash", str(_require_script())],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-    except OSError as e:
-        raise CertManagerError(f"cannot run {BUILD_SCRIPT}: {e}") from e
-    assert proc.stdout is not None
-    with proc.stdout:
-        for line in proc.stdout:
-            tail.append(line.rstrip("\n"))
-            if progress is not None:
-                progress.write(line)
-                progress.flush()
-    returncode = proc.wait()
-    if returncode != 0:
-        output = "\n".join(tail)
-        raise CertManagerError(
-            f"building cert-manager's controller and cainjector failed ({BUILD_SCRIPT} "
-            f"exited {returncode}):\n{output}"
-        )
+    run_build_script(
+        _require_script(), "cert-manager's controller and cainjector", CertManagerError, progress
+    )
     binaries = CertManagerBinaries(pinned_bin_dir())
     missing = binaries.missing()
     if missing:

@@ -9,7 +9,6 @@ found elsewhere on the machine.
 
 from __future__ import annotations
 
-import collections
 import os
 import subprocess
 import sys
@@ -17,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from mnp_lab.build_scripts import run_build_script
 from mnp_lab.lab_files import BUILD_SCRIPT
 
 BINARY_NAMES = ("kube-apiserver", "kubectl", "etcd")
 
 # How much of a failed build's output the exception carries.
-_ERROR_TAIL_LINES = 40
 
 
 class KubeBinariesError(RuntimeError):
@@ -90,31 +89,9 @@ def ensure_binaries(progress: TextIO | None = sys.stderr) -> KubeBinaries:
     takes a long time on 2 cores). Raises KubeBinariesError with the tail of the build's
     output when it fails.
     """
-    tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL_LINES)
-    try:
-        proc = subprocess.Popen(
-            ["bash", str(_require_script())],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-    except OSError as e:
-        raise KubeBinariesError(f"cannot run {BUILD_SCRIPT}: {e}") from e
-    assert proc.stdout is not None
-    with proc.stdout:
-        for line in proc.stdout:
-            tail.append(line.rstrip("\n"))
-            if progress is not None:
-                progress.write(line)
-                progress.flush()
-    returncode = proc.wait()
-    if returncode != 0:
-        output = "\n".join(tail)
-        raise KubeBinariesError(
-            f"building kube-apiserver, kubectl and etcd failed ({BUILD_SCRIPT} exited "
-            f"{returncode}):\n{output}"
-        )
+    run_build_script(
+        _require_script(), "kube-apiserver, kubectl and etcd", KubeBinariesError, progress
+    )
     binaries = KubeBinaries(pinned_bin_dir())
     missing = binaries.missing()
     if missing:
