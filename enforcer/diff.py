@@ -452,3 +452,42 @@ def plan(desired: DesiredState, state: NbState, keep: frozenset[str] = frozenset
         held=tuple(sorted(held)),
     )
     return Plan(all_ops, result)
+
+
+def rows_for_keys(
+    desired: DesiredState, state: NbState, keys: Iterable[str]
+) -> tuple[DesiredState, NbState]:
+    """Desired and owned NB rows of ``keys`` only, so ``plan`` touches nothing else.
+
+    A port group comes with all its ACLs, desired and held (its ``acls`` column is
+    rewritten whole); an ACL brings its port group."""
+    wanted = set(keys)
+    acl_groups = {a.port_group.key for a in desired.acls if a.key in wanted and a.port_group}
+    acl_groups |= {
+        nb.row.port_group.key
+        for nb in state.acls.values()
+        if nb.row.key in wanted and nb.row.port_group is not None
+    }
+    groups = {pg.key for pg in desired.port_groups if pg.key in wanted} | acl_groups
+    groups |= {nb.row.key for nb in state.port_groups if nb.row.key in wanted}
+    nb_groups = [nb for nb in state.port_groups if nb.row.key in groups]
+    held = {u for nb in nb_groups for u in nb.acls}
+    sub_desired = replace(
+        desired,
+        port_groups=tuple(pg for pg in desired.port_groups if pg.key in groups),
+        address_sets=tuple(a for a in desired.address_sets if a.key in wanted),
+        acls=tuple(
+            a for a in desired.acls if a.port_group is not None and a.port_group.key in groups
+        ),
+    )
+    sub_state = NbState(
+        port_groups=nb_groups,
+        address_sets=[nb for nb in state.address_sets if nb.row.key in wanted],
+        acls={
+            u: nb
+            for u, nb in state.acls.items()
+            if u in held or (nb.row.port_group is not None and nb.row.port_group.key in groups)
+        },
+        lsp_uuids=state.lsp_uuids,
+    )
+    return sub_desired, sub_state

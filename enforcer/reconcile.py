@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState
-from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state
+from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state, rows_for_keys
 from enforcer.fail_safe import FailSafe
+from enforcer.incremental import IncrementalCompiler
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
@@ -141,12 +142,17 @@ def _plan_and_write(
     desired: DesiredState,
     before_write: Callable[[], None] | None,
     keep: frozenset[str] = frozenset(),
+    keys: frozenset[str] | None = None,
 ) -> tuple[ReconcileResult, int]:
-    """``reconcile_against``, also giving the replica generation the last plan saw."""
+    """``reconcile_against``, also giving the replica generation the last plan saw. With
+    ``keys``, only those rows are planned (an incremental step; the rest is as planned)."""
     for attempt in range(1, ATTEMPTS + 1):
         view = replica.view()
-        p = plan(desired, view.state, keep)
-        replica.watch_ports(p.result.missing_ports)
+        if keys is None:
+            p = plan(desired, view.state, keep)
+            replica.watch_ports(p.result.missing_ports)
+        else:  # the replica's echo of this write brings a full replan, and its ports
+            p = plan(*rows_for_keys(desired, view.state, keys), keep)
         if not p.ops:
             return p.result, view.generation
         if before_write is not None:
@@ -180,9 +186,11 @@ class Reconciler:
     """``reconcile`` behind the fail-safe (a policy whose input turns bad keeps what it
     enforced), plus observers (metrics, events) told about each result and its duration.
 
-    With a ``replica`` it plans against it, and compiles only when the snapshot changed (a
-    reconcile caused by drift, or by the replica's own echo of a write, replans the last
-    compile). A plan is a pure function of the compile and the replica: when neither
+    With a ``replica`` it plans against it, and compiles incrementally: a changed snapshot is
+    turned into the events between it and the last one, the ``IncrementalCompiler``
+    recomputes the rows they affect, and only those rows are planned and written. A reconcile
+    caused by drift, or by the replica's own echo of a write, replans every row against the
+    last compile. A plan is a pure function of the compile and the replica: when neither
     changed since a plan that wrote nothing, the answer is known without planning."""
 
     def __init__(
@@ -199,17 +207,35 @@ class Reconciler:
         # The write gate (leader election): raises to withhold a write, right before transact.
         self.before_write = before_write
         self.fail_safe = fail_safe or FailSafe()
-        self._compiled: tuple[Snapshot, DesiredState] | None = None
+        self._incremental = IncrementalCompiler()
+        # The last snapshot compiled, its rows, and the fail-safe's keep set then.
+        self._compiled: tuple[Snapshot, DesiredState, frozenset[str]] | None = None
         self._clean: tuple[DesiredState, frozenset[str], int, ReconcileResult] | None = None
 
-    def _desired(self, snapshot: Snapshot) -> DesiredState:
-        if self._compiled is None or self._compiled[0] != snapshot:
-            self._compiled = (snapshot, compile(snapshot))
-        return self._compiled[1]
+    def _desired(
+        self, snapshot: Snapshot, keep: frozenset[str]
+    ) -> tuple[DesiredState, frozenset[str] | None]:
+        """The desired rows, and the keys of the rows this step changed (None: plan all)."""
+        last = self._compiled
+        if last is not None and last[0] == snapshot:
+            return last[1], None
+        delta = self._incremental.load(snapshot)
+        desired = self._incremental.desired()
+        self._compiled = (snapshot, desired, keep)
+        if last is None or last[2] != keep:
+            return desired, None  # the first compile, or other rows to hold: plan them all
+        return desired, frozenset(delta.keys)
 
     def _against_replica(
-        self, replica: NbReplica, desired: DesiredState, keep: frozenset[str]
+        self,
+        replica: NbReplica,
+        desired: DesiredState,
+        keep: frozenset[str],
+        keys: frozenset[str] | None,
     ) -> ReconcileResult:
+        if keys is not None:
+            self._clean = None  # the rows outside ``keys`` were not planned this time
+            return _plan_and_write(replica, desired, self.before_write, keep, keys)[0]
         clean = self._clean
         if (
             clean is not None
@@ -231,8 +257,8 @@ class Reconciler:
                 self.target, guarded.snapshot, before_write=self.before_write, keep=guarded.keep
             )
         else:
-            desired = self._desired(guarded.snapshot)
-            result = self._against_replica(self.replica, desired, guarded.keep)
+            desired, keys = self._desired(guarded.snapshot, guarded.keep)
+            result = self._against_replica(self.replica, desired, guarded.keep, keys)
         result.statuses = self.fail_safe.statuses(guarded, result)
         elapsed = time.perf_counter() - start
         for observe in self.observers:
