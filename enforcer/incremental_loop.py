@@ -25,7 +25,7 @@ from enforcer.ovsdb import (
     OvsdbUnreachableError,
     connect,
 )
-from enforcer.reconcile import ATTEMPTS, NbTarget, Observer
+from enforcer.reconcile import ATTEMPTS, NbTarget, Observer, report
 from mnp.model import Snapshot
 
 log = logging.getLogger("mnp.enforcer")
@@ -114,18 +114,7 @@ class IncrementalEnforcer:
         start = time.perf_counter()
         result = run()
         elapsed = time.perf_counter() - start
-        for observe in self.observers:
-            try:
-                observe(result, elapsed)
-            except Exception:  # an observer (events, metrics) must never stop enforcement
-                log.exception("reconcile observer failed")
-        if result.missing_ports:
-            log.info(
-                "%d switch ports not in the NB yet (left out until they appear), e.g. %s",
-                len(result.missing_ports),
-                result.missing_ports[0],
-            )
-        log.info("reconciled: %s", result.summary())
+        report(self.observers, result, elapsed)
         return result
 
 

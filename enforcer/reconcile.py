@@ -123,6 +123,22 @@ def reconcile(
 Observer = Callable[[ReconcileResult, float], None]
 
 
+def report(observers: list[Observer], result: ReconcileResult, elapsed: float) -> None:
+    """Tell the observers (metrics, events) about one reconcile, and log it in one line."""
+    for observe in observers:
+        try:
+            observe(result, elapsed)
+        except Exception:  # an observer (events, metrics) must never stop enforcement
+            log.exception("reconcile observer failed")
+    if result.missing_ports:
+        log.info(
+            "%d switch ports not in the NB yet (left out until they appear), e.g. %s",
+            len(result.missing_ports),
+            result.missing_ports[0],
+        )
+    log.info("reconciled: %s", result.summary())
+
+
 def reconcile_against(
     replica: NbReplica,
     desired: DesiredState,
@@ -261,18 +277,7 @@ class Reconciler:
             result = self._against_replica(self.replica, desired, guarded.keep, keys)
         result.statuses = self.fail_safe.statuses(guarded, result)
         elapsed = time.perf_counter() - start
-        for observe in self.observers:
-            try:
-                observe(result, elapsed)
-            except Exception:  # an observer (events, metrics) must never stop enforcement
-                log.exception("reconcile observer failed")
-        if result.missing_ports:
-            log.info(
-                "%d switch ports not in the NB yet (left out until they appear), e.g. %s",
-                len(result.missing_ports),
-                result.missing_ports[0],
-            )
-        log.info("reconciled: %s", result.summary())
+        report(self.observers, result, elapsed)
         return result
 
 
