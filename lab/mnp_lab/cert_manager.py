@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from mnp_lab.build_scripts import run_build_script
+from mnp_lab.build_scripts import print_bin_dir, require_script, run_build_script
 from mnp_lab.kube import KubeControlPlane
 from mnp_lab.lab_files import CERT_MANAGER_BUILD_SCRIPT
 from mnp_lab.processes import log_tail
@@ -94,25 +94,12 @@ class CertManagerBinaries:
 
 
 def _require_script() -> Path:
-    if not BUILD_SCRIPT.is_file():
-        raise CertManagerError(
-            f"{BUILD_SCRIPT} not found: the mnp-lab installation is incomplete; "
-            "reinstall it with `pip install '.[lab]'` from the mnp repository"
-        )
-    return BUILD_SCRIPT
+    return require_script(BUILD_SCRIPT, CertManagerError)
 
 
 def pinned_bin_dir() -> Path:
     """The cache directory for the pinned version (whether or not it is built yet)."""
-    result = subprocess.run(
-        ["bash", str(_require_script()), "--print-bin-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise CertManagerError(f"{BUILD_SCRIPT} --print-bin-dir failed: {result.stderr.strip()}")
-    return Path(result.stdout.strip())
+    return print_bin_dir(BUILD_SCRIPT, CertManagerError)
 
 
 def ensure_cert_manager_binaries(progress: TextIO | None = sys.stderr) -> CertManagerBinaries:

@@ -10,13 +10,12 @@ found elsewhere on the machine.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from mnp_lab.build_scripts import run_build_script
+from mnp_lab.build_scripts import print_bin_dir, require_script, run_build_script
 from mnp_lab.lab_files import BUILD_SCRIPT
 
 BINARY_NAMES = ("kube-apiserver", "kubectl", "etcd")
@@ -61,25 +60,12 @@ class KubeBinaries:
 
 
 def _require_script() -> Path:
-    if not BUILD_SCRIPT.is_file():
-        raise KubeBinariesError(
-            f"{BUILD_SCRIPT} not found: the mnp-lab installation is incomplete; "
-            "reinstall it with `pip install '.[lab]'` from the mnp repository"
-        )
-    return BUILD_SCRIPT
+    return require_script(BUILD_SCRIPT, KubeBinariesError)
 
 
 def pinned_bin_dir() -> Path:
     """The cache directory for the pinned versions (whether or not it is built yet)."""
-    result = subprocess.run(
-        ["bash", str(_require_script()), "--print-bin-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise KubeBinariesError(f"{BUILD_SCRIPT} --print-bin-dir failed: {result.stderr.strip()}")
-    return Path(result.stdout.strip())
+    return print_bin_dir(BUILD_SCRIPT, KubeBinariesError)
 
 
 def ensure_binaries(progress: TextIO | None = sys.stderr) -> KubeBinaries:
