@@ -7,14 +7,13 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 from enforcer.events import PolicyEvents, kube_event_sink, log_sink
 from enforcer.leader import (
     ElectionSettings,
-    LeaderGatedReconciler,
     LeaseElector,
     candidate_identity,
 )
@@ -28,10 +27,16 @@ from enforcer.ovsdb import (
     split_remotes,
     tls_context,
 )
-from enforcer.reconcile import NbTarget, Observer, Reconciler, ReconcileResult, run_loop
+from enforcer.reconcile import (
+    LoopSettings,
+    NbTarget,
+    Observer,
+    Reconciler,
+    ReconcileResult,
+    run_loop,
+)
 from enforcer.sources import Source
 from mnp import snapshot
-from mnp.model import Snapshot
 from mnp.validation import ValidationRules, rules_for_version
 
 log = logging.getLogger("mnp.enforcer")
@@ -69,12 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--once", action="store_true", help="reconcile once and exit")
     p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus metrics")
-    p.add_argument("--debounce", type=float, default=0.2, metavar="SECONDS")
-    p.add_argument("--resync", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument(
+        "--debounce",
+        type=float,
+        default=LoopSettings.debounce,
+        metavar="SECONDS",
+        help="after a quiet spell, wait this long for the rest of a burst of events",
+    )
+    p.add_argument(
+        "--resync",
+        type=float,
+        default=LoopSettings.resync,
+        metavar="SECONDS",
+        help="a full reconcile of the whole cluster this often (the repair path)",
+    )
     p.add_argument(
         "--retry",
         type=float,
-        default=2.0,
+        default=LoopSettings.retry,
         metavar="SECONDS",
         help="first wait after a failed reconcile (doubles while failing, up to 30s)",
     )
@@ -255,7 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         replica = NbReplica(target.remote, target.ssl, target.timeout, source.changed.set)
     if elector is not None:
         observers = [metrics.observe, _when_leading(elector, events.observe)]
-        reconciler = Reconciler(target, observers, replica, before_write=elector.check_write)
+        reconciler = Reconciler(
+            target,
+            observers,
+            replica,
+            before_write=elector.check_write,
+            may_write=elector.is_leader,
+            on_withheld=metrics.writes_withheld.inc,
+        )
     else:
         reconciler = Reconciler(target, [metrics.observe, events.observe], replica)
     if args.metrics_port is not None:
@@ -289,15 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if elector is not None:
         elector.start()  # after the source's first sync: a replica campaigns once it is warm
     try:
-        run_loop(
-            source.snapshot,
-            source.changed,
-            _gated(reconciler, elector, metrics),
-            stop,
-            args.debounce,
-            args.resync,
-            args.retry,
-        )
+        run_loop(source, reconciler, stop, LoopSettings(args.debounce, args.resync, args.retry))
     finally:
         if elector is not None:
             elector.stop(release=True)  # the loop is done: no write can be in flight
@@ -315,14 +331,6 @@ def _when_leading(elector: LeaseElector, observe: Observer) -> Observer:
             observe(result, elapsed)
 
     return observe_when_leading
-
-
-def _gated(
-    reconciler: Reconciler, elector: LeaseElector | None, metrics: EnforcerMetrics
-) -> Callable[[Snapshot], ReconcileResult]:
-    if elector is None:
-        return reconciler
-    return LeaderGatedReconciler(reconciler, metrics.writes_withheld.inc)
 
 
 if __name__ == "__main__":

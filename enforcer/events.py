@@ -51,9 +51,13 @@ class PolicyEvents:
     def __init__(self, sink: EventSink) -> None:
         self.sink = sink
         self.last: dict[str, PolicyStatus] = {}
+        self._seen: tuple[PolicyStatus, ...] | None = None
 
     def observe(self, result: ReconcileResult, elapsed: float) -> None:
+        if result.statuses is self._seen:
+            return  # the same statuses as last time, all reported (the reconciler keeps them)
         current = {s.policy: s for s in result.statuses}
+        failed = False
         for key, status in sorted(current.items()):
             if self.last.get(key) == status:
                 continue
@@ -63,10 +67,12 @@ class PolicyEvents:
                 self.sink(namespace, name, reason, message, type_)
             except Exception as e:  # reporting must never block enforcement
                 log.warning("cannot report %s for %s: %s", reason, key, e)
+                failed = True  # tried again with the next result
                 continue
             self.last[key] = status
         for gone in set(self.last) - set(current):
             del self.last[gone]
+        self._seen = None if failed else result.statuses
 
 
 def log_sink(namespace: str, name: str, reason: str, message: str, type_: str) -> None:

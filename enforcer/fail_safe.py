@@ -80,6 +80,18 @@ class FailSafe:
             del self._last_good[gone]
         self._isolating = {k for k, _ in snapshot.rejected if k in self._isolating}
 
+    def admitted(self, key: str, policy: Policy | None) -> None:
+        """An event's admitted policy (None: deleted), remembered as ``guard`` would have
+        (the events path between snapshots; events about rejected policies take a
+        snapshot)."""
+        if policy is None:
+            self._last_good.pop(key, None)
+            self._isolating.discard(key)
+            return
+        last = self._last_good.get(key)
+        if last is None or last.policy != policy:
+            self._last_good[key] = LastGood(policy, self._now())
+
     def guard(self, snapshot: Snapshot) -> Guarded:
         self._remember(snapshot)
         nads = {n.nad for n in snapshot.networks}

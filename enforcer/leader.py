@@ -43,8 +43,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from enforcer.diff import ReconcileResult
-from mnp.model import Snapshot
+from enforcer.reconcile import WriteWithheldError
 
 log = logging.getLogger("mnp.enforcer.leader")
 
@@ -76,7 +75,7 @@ class ElectionSettings:
             raise ValueError("the lease duration is whole seconds (leaseDurationSeconds)")
 
 
-class NotLeaderError(Exception):
+class NotLeaderError(WriteWithheldError):
     """Raised by the write gate: this replica does not hold a valid lease, nothing is written."""
 
 
@@ -350,26 +349,3 @@ class LeaseElector:
     @property
     def _timeout(self) -> float:
         return self.settings.retry_period
-
-
-class LeaderGatedReconciler:
-    """A reconciler whose writes are gated by ``check_write``: when this replica is not the
-    leader, the reconcile still reads and plans (the standby stays warm), the write is
-    withheld, and the loop gets an empty result instead of a failure (no backoff)."""
-
-    def __init__(
-        self,
-        reconciler: Callable[[Snapshot], ReconcileResult],
-        on_withheld: Callable[[], None] | None = None,
-    ) -> None:
-        self._reconciler = reconciler
-        self._on_withheld = on_withheld
-
-    def __call__(self, snapshot: Snapshot) -> ReconcileResult:
-        try:
-            return self._reconciler(snapshot)
-        except NotLeaderError as e:
-            log.debug("write withheld: %s", e)
-            if self._on_withheld is not None:
-                self._on_withheld()
-            return ReconcileResult()

@@ -8,6 +8,7 @@ from collections import Counter
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 from prometheus_client import Counter as PromCounter
 
+from enforcer.desired import PolicyStatus
 from enforcer.diff import ReconcileResult
 from kubewatch.hooks import prometheus_hooks
 
@@ -54,12 +55,13 @@ class EnforcerMetrics:
         )
         self.writes_withheld = PromCounter(
             "mnp_enforcer_writes_withheld",
-            "Reconciles that had rows to write but did not, this replica not being the leader",
+            "Reconciles that wrote nothing because this replica is not the leader",
             registry=self.registry,
         )
         # Kubernetes source only: mnp_enforcer_kube_{list_attempts,lists,watch_attempts,
         # watch_errors,relists,events}, counted by the kubewatch watchers.
         self.kube_watch = prometheus_hooks(self.registry, "mnp_enforcer_kube")
+        self._counted: tuple[PolicyStatus, ...] | None = None
 
     def observe(self, result: ReconcileResult, elapsed: float) -> None:
         self.reconcile_seconds.observe(elapsed)
@@ -67,6 +69,9 @@ class EnforcerMetrics:
             self.transactions.inc()
         for (table, op), n in result.counts.items():
             self.rows_written.labels(table=table, op=op).inc(n)
+        if result.statuses is self._counted:
+            return  # the same statuses as last time (the reconciler keeps the tuple)
+        self._counted = result.statuses
         by_state = Counter(s.state for s in result.statuses)
         for state in STATES:
             self.policies.labels(state=state).set(by_state.get(state, 0))

@@ -195,6 +195,8 @@ class _Tables:
         self.acls: dict[str, NbRow[AclRow]] = {}
         self.lsp_names: dict[str, str] = {}  # uuid -> name
         self.lsp_uuids: dict[str, str] = {}  # name -> uuid
+        # Keys of the owned rows whose model changed (before and after) since last taken.
+        self.changed_keys: set[str] = set()
 
     def apply(
         self, kinds: dict[str, dict[str, _ColumnKind]], updates: dict[str, Any]
@@ -245,20 +247,26 @@ class _Tables:
         return name if name != old else None
 
     def _model(self, table: str, uuid: str, row: dict[str, Any] | None) -> None:
+        models: dict[str, NbRow[Any]]
         if table == PG:
-            if row is None:
-                self.port_groups.pop(uuid, None)
-            else:
-                self.port_groups[uuid] = port_group_from_nb(uuid, row, self.lsp_names)
+            models = self.port_groups
         elif table == AS:
-            if row is None:
-                self.address_sets.pop(uuid, None)
-            else:
-                self.address_sets[uuid] = NbRow(uuid, address_set_from_nb(row))
-        elif row is None:
-            self.acls.pop(uuid, None)
+            models = self.address_sets
         else:
-            self.acls[uuid] = NbRow(uuid, acl_from_nb(row))
+            models = self.acls
+        old = models.pop(uuid, None)
+        if old is not None:
+            self.changed_keys.add(old.row.key)
+        if row is None:
+            return
+        if table == PG:
+            new: NbRow[Any] = port_group_from_nb(uuid, row, self.lsp_names)
+        elif table == AS:
+            new = NbRow(uuid, address_set_from_nb(row))
+        else:
+            new = NbRow(uuid, acl_from_nb(row))
+        models[uuid] = new
+        self.changed_keys.add(new.row.key)
 
     def state(self) -> NbState:
         return NbState(
@@ -305,6 +313,8 @@ class NbReplica:
         self._kinds: dict[str, dict[str, _ColumnKind]] = {}
         self._generation = 0
         self._synced = False
+        # Loaded (again), or a watched port appeared, since ``take_changed_keys`` last asked.
+        self._plan_everything = True
         self._error = "not connected yet"
         self._last_txn = _NO_TXN
         self._watched_ports: frozenset[str] = frozenset()
@@ -363,6 +373,15 @@ class NbReplica:
         """Wait until an update newer than ``generation`` is applied; whether one was."""
         with self._cond:
             return self._cond.wait_for(lambda: self._generation > generation, timeout=timeout)
+
+    def take_changed_keys(self) -> frozenset[str] | None:
+        """The keys of the owned rows that changed since the last call (whoever changed
+        them: the echo of a write, drift), or None when the replica was loaded again since
+        (every row may have changed), or a switch port given to ``watch_ports`` appeared."""
+        with self._cond:
+            keys, self._tables.changed_keys = self._tables.changed_keys, set()
+            everything, self._plan_everything = self._plan_everything, False
+        return None if everything else frozenset(keys)
 
     def watch_ports(self, names: Iterable[str]) -> None:
         """Call ``on_owned_change`` when a switch port of one of these names appears (the
@@ -488,6 +507,7 @@ class NbReplica:
             self._tables.apply(self._kinds, updates or {})
             self._last_txn = last_txn
             self._synced = True
+            self._plan_everything = True
             self._generation += 1
             self.connected_to = conn.remote
             rows = sum(len(r) for r in self._tables.raw.values())
@@ -593,6 +613,7 @@ class NbReplica:
             self._last_txn = last_txn
             self._generation += 1
             wanted = bool(new_ports & self._watched_ports)
+            self._plan_everything |= wanted
             self._cond.notify_all()
         if owned or wanted:
             self._notify()

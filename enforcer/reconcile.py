@@ -1,10 +1,11 @@
-"""One reconcile: snapshot -> fail-safe -> compile -> owned NB rows -> diff -> at most one
-transaction.
+"""One reconcile: snapshot or events -> fail-safe -> compile -> owned NB rows -> diff -> at
+most one transaction.
 
 ``reconcile`` reads the owned rows over a fresh connection (``mnp enforcer --once``);
 ``Reconciler`` with an ``NbReplica`` plans against the live replica instead, so a reconcile
-that changes nothing reads nothing from the server and writes nothing. Also the loop that
-reconciles whenever a source (or the replica, on drift) reports a change, debounced.
+that changes nothing reads nothing from the server and writes nothing, and a source's
+events are compiled and planned one burst at a time. ``run_loop`` is the running enforcer:
+events as they come, the replica's changes, a full resync now and then.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from enforcer.compile import compile
-from enforcer.desired import DesiredState
+from enforcer.desired import DesiredState, PolicyStatus
 from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state, rows_for_keys
-from enforcer.fail_safe import FailSafe
-from enforcer.incremental import IncrementalCompiler
+from enforcer.fail_safe import FailSafe, Guarded
+from enforcer.incremental import Delta, Event, IncrementalCompiler, NetworkEvent, PolicyEvent
 from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import (
     IO_TIMEOUT_S,
@@ -31,12 +33,15 @@ from enforcer.ovsdb import (
     SslFiles,
     connect,
 )
+from enforcer.sources import EventQueue
 from mnp.model import Snapshot
 
 __all__ = [
+    "LoopSettings",
     "NbTarget",
     "ReconcileResult",
     "Reconciler",
+    "WriteWithheldError",
     "reconcile",
     "reconcile_against",
     "run_loop",
@@ -166,9 +171,10 @@ def _plan_and_write(
         view = replica.view()
         if keys is None:
             p = plan(desired, view.state, keep)
-            replica.watch_ports(p.result.missing_ports)
-        else:  # the replica's echo of this write brings a full replan, and its ports
+        else:
             p = plan(*rows_for_keys(desired, view.state, keys), keep)
+        if p.result.missing_ports:
+            replica.watch_ports(p.result.missing_ports)
         if not p.ops:
             return p.result, view.generation
         if before_write is not None:
@@ -198,16 +204,40 @@ def _plan_and_write(
     raise AssertionError("unreachable")
 
 
-class Reconciler:
-    """``reconcile`` behind the fail-safe (a policy whose input turns bad keeps what it
-    enforced), plus observers (metrics, events) told about each result and its duration.
+class WriteWithheldError(Exception):
+    """Raised by a write gate (``before_write``): nothing may be written now (a standby)."""
 
-    With a ``replica`` it plans against it, and compiles incrementally: a changed snapshot is
-    turned into the events between it and the last one, the ``IncrementalCompiler``
-    recomputes the rows they affect, and only those rows are planned and written. A reconcile
-    caused by drift, or by the replica's own echo of a write, replans every row against the
-    last compile. A plan is a pure function of the compile and the replica: when neither
-    changed since a plan that wrote nothing, the answer is known without planning."""
+
+@dataclass
+class _Reported:
+    """What the last full reconcile decided for the policies the fail-safe handles."""
+
+    guarded: Guarded
+    rejected_statuses: dict[str, PolicyStatus]
+
+
+class Reconciler:
+    """The enforcer's state between reconciles: the fail-safe, the ``IncrementalCompiler``,
+    and (with a ``replica``) what was last planned against the live NB.
+
+    Three entry points, one per cause:
+
+    - ``full(snapshot)`` (start, periodic resync, anything the fail-safe must decide):
+      the snapshot goes through the fail-safe, the compiler is brought to it, and every
+      row is planned (the repair path; known without planning when neither the compile
+      nor the replica changed since a plan that wrote nothing).
+    - ``apply(events)`` (a source's events in between): the events go straight into the
+      compiler, and only the rows they changed are planned and written; the cost follows
+      the event, not the cluster. ``needs_snapshot(events)`` says when that is not allowed
+      (a policy turned bad or was bad, a NAD changed while the fail-safe holds something).
+    - ``replan()`` (the replica changed: drift, the echo of a write, a reload): the rows
+      the replica says changed, against the last compile (every row after a reload).
+
+    A write gate (``before_write`` raising ``WriteWithheldError``; ``may_write`` to skip the
+    plan) keeps a standby's compiler warm without writing; whatever was withheld or failed
+    is replanned whole by the next step that may write. Observers (metrics, Events) see
+    every result with its duration; ``statuses`` is the same tuple object while no policy's
+    status changed, so they can skip the comparison."""
 
     def __init__(
         self,
@@ -216,115 +246,304 @@ class Reconciler:
         replica: NbReplica | None = None,
         before_write: Callable[[], None] | None = None,
         fail_safe: FailSafe | None = None,
+        may_write: Callable[[], bool] | None = None,
+        on_withheld: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
         self.observers = list(observers or [])
         self.replica = replica
-        # The write gate (leader election): raises to withhold a write, right before transact.
         self.before_write = before_write
+        self.may_write = may_write
+        self.on_withheld = on_withheld
         self.fail_safe = fail_safe or FailSafe()
         self._incremental = IncrementalCompiler()
-        # The last snapshot compiled, its rows, and the fail-safe's keep set then.
-        self._compiled: tuple[Snapshot, DesiredState, frozenset[str]] | None = None
+        self._reported: _Reported | None = None  # None: no full reconcile yet
+        self._keep: frozenset[str] = frozenset()
+        self._statuses: tuple[PolicyStatus, ...] = ()
+        self._stale = True  # rows may differ from the compile beyond the next delta
         self._clean: tuple[DesiredState, frozenset[str], int, ReconcileResult] | None = None
+        # The last compile's delta and its time (rows computed per event: metrics, bench).
+        self.last_delta = Delta()
+        self.last_compile_s = 0.0
 
-    def _desired(
-        self, snapshot: Snapshot, keep: frozenset[str]
-    ) -> tuple[DesiredState, frozenset[str] | None]:
-        """The desired rows, and the keys of the rows this step changed (None: plan all)."""
-        last = self._compiled
-        if last is not None and last[0] == snapshot:
-            return last[1], None
-        delta = self._incremental.load(snapshot)
-        desired = self._incremental.desired()
-        self._compiled = (snapshot, desired, keep)
-        if last is None or last[2] != keep:
-            return desired, None  # the first compile, or other rows to hold: plan them all
-        return desired, frozenset(delta.keys)
+    # -- the three entry points ---------------------------------------------------------
 
-    def _against_replica(
-        self,
-        replica: NbReplica,
-        desired: DesiredState,
-        keep: frozenset[str],
-        keys: frozenset[str] | None,
-    ) -> ReconcileResult:
-        if keys is not None:
-            self._clean = None  # the rows outside ``keys`` were not planned this time
-            return _plan_and_write(replica, desired, self.before_write, keep, keys)[0]
-        clean = self._clean
-        if (
-            clean is not None
-            and clean[0] is desired
-            and clean[1] == keep
-            and clean[2] == replica.generation
-            and replica.synced
-        ):
-            return replace(clean[3], counts=Counter())
-        result, generation = _plan_and_write(replica, desired, self.before_write, keep)
-        self._clean = None if result.transacted else (desired, keep, generation, result)
-        return result
-
-    def __call__(self, snapshot: Snapshot) -> ReconcileResult:
+    def full(self, snapshot: Snapshot) -> ReconcileResult:
         start = time.perf_counter()
         guarded = self.fail_safe.guard(snapshot)
         if self.replica is None:
-            result = reconcile(
-                self.target, guarded.snapshot, before_write=self.before_write, keep=guarded.keep
+            result = self._gated(
+                lambda: reconcile(
+                    self.target,
+                    guarded.snapshot,
+                    before_write=self.before_write,
+                    keep=guarded.keep,
+                )
             )
         else:
-            desired, keys = self._desired(guarded.snapshot, guarded.keep)
-            result = self._against_replica(self.replica, desired, guarded.keep, keys)
+            self._compiled(lambda: self._incremental.load(guarded.snapshot))
+            self._keep = guarded.keep
+            self._stale = True  # the repair path: every row is planned
+            result = self._write(frozenset())
+            # Compile's statuses, whether or not this replica may write (a standby's are
+            # current when it takes over).
+            result.statuses = self._compiled_statuses()
         result.statuses = self.fail_safe.statuses(guarded, result)
-        elapsed = time.perf_counter() - start
-        report(self.observers, result, elapsed)
+        self._remember_statuses(guarded, result.statuses)
+        result.statuses = self._statuses
+        return self._report(result, start)
+
+    __call__ = full
+
+    def needs_snapshot(self, events: Sequence[Event]) -> bool:
+        """Whether these events need the fail-safe's decision on a whole snapshot."""
+        reported = self._reported
+        if self.replica is None or reported is None:
+            return True
+        rejected = reported.guarded.rejected
+        for event in events:
+            if isinstance(event, PolicyEvent) and (event.rejected or event.key in rejected):
+                return True
+            if isinstance(event, NetworkEvent) and rejected:
+                return True
+        return False
+
+    def apply(self, events: Sequence[Event]) -> ReconcileResult | None:
+        """Compile ``events`` and write the rows they changed; None when nothing changed
+        (and nothing is owed from before). Call only when ``needs_snapshot`` is False."""
+        start = time.perf_counter()
+        delta = self._compiled(lambda: self._compile_events(events))
+        if not delta and not self._stale:
+            return None
+        result = self._write(frozenset(delta.keys))
+        if delta.statuses_changed:
+            self._merge_statuses()
+        result.statuses = self._statuses
+        return self._report(result, start)
+
+    def replan(self, everything: bool = False) -> ReconcileResult | None:
+        """Plan again what the replica says changed since the last plan (the echo of a
+        write, drift, a resync: every row), or ``everything``; None when there is nothing
+        to plan, or before the first full reconcile."""
+        replica = self.replica
+        if replica is None or self._reported is None:
+            return None
+        keys = replica.take_changed_keys()
+        if everything or keys is None:
+            self._stale = True
+            keys = frozenset()
+        elif not keys and not self._stale:
+            return None
+        start = time.perf_counter()
+        result = self._write(keys)
+        result.statuses = self._statuses
+        return self._report(result, start)
+
+    def _compile_events(self, events: Sequence[Event]) -> Delta:
+        for event in events:
+            if isinstance(event, PolicyEvent):
+                self.fail_safe.admitted(event.key, event.policy)
+            self._incremental.apply(event)
+        return self._incremental.flush()
+
+    def _compiled(self, run: Callable[[], Delta]) -> Delta:
+        start = time.perf_counter()
+        self.last_delta = run()
+        self.last_compile_s = time.perf_counter() - start
+        return self.last_delta
+
+    # -- planning and writing -------------------------------------------------------------
+
+    def _write(self, keys: frozenset[str]) -> ReconcileResult:
+        """Plan ``keys`` (every row when stale) against the replica and write them."""
+        replica = self.replica
+        assert replica is not None
+        if self.may_write is not None and not self.may_write():
+            self._stale = True
+            self._clean = None
+            return self._withheld()
+        if not self._stale:
+            if not keys:
+                return ReconcileResult()
+            self._clean = None  # the rows outside ``keys`` were not planned this time
+            desired = self._incremental.desired_for(keys)
+            return self._gated(
+                lambda: _plan_and_write(replica, desired, self.before_write, self._keep, keys)[0]
+            )
+        result = self._gated(lambda: self._plan_all(replica))
+        self._stale = False
+        return result
+
+    def _plan_all(self, replica: NbReplica) -> ReconcileResult:
+        desired = self._incremental.desired()
+        clean = self._clean
+        if (
+            clean is not None
+            and clean[1] == self._keep
+            and clean[2] == replica.generation
+            and replica.synced
+            and clean[0] == desired
+        ):
+            return replace(clean[3], counts=Counter())
+        result, generation = _plan_and_write(replica, desired, self.before_write, self._keep)
+        self._clean = None if result.transacted else (desired, self._keep, generation, result)
+        return result
+
+    def _gated(self, run: Callable[[], ReconcileResult]) -> ReconcileResult:
+        """Run a plan-and-write; a withheld or failed write leaves every row to replan."""
+        try:
+            return run()
+        except WriteWithheldError as e:
+            log.debug("write withheld: %s", e)
+            self._stale = True
+            return self._withheld()
+        except Exception:
+            self._stale = True
+            raise
+
+    def _withheld(self) -> ReconcileResult:
+        if self.on_withheld is not None:
+            self.on_withheld()
+        return ReconcileResult()
+
+    # -- statuses -------------------------------------------------------------------------
+
+    def _remember_statuses(self, guarded: Guarded, statuses: tuple[PolicyStatus, ...]) -> None:
+        rejected = {s.policy: s for s in statuses if s.policy in guarded.rejected}
+        self._reported = _Reported(guarded, rejected)
+        if statuses != self._statuses:
+            self._statuses = statuses
+
+    def _merge_statuses(self) -> None:
+        """The compiler's statuses, with the fail-safe's for the policies it handles (those
+        did not change: events about them go through ``full``)."""
+        reported = self._reported
+        assert reported is not None
+        merged = {s.policy: s for s in self._compiled_statuses()}
+        merged.update(reported.rejected_statuses)
+        statuses = tuple(merged[k] for k in sorted(merged))
+        if statuses != self._statuses:
+            self._statuses = statuses
+
+    def _compiled_statuses(self) -> tuple[PolicyStatus, ...]:
+        statuses = self._incremental.statuses
+        return tuple(statuses[k] for k in sorted(statuses))
+
+    def _report(self, result: ReconcileResult, start: float) -> ReconcileResult:
+        report(self.observers, result, time.perf_counter() - start)
         return result
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """Every timing knob of the running enforcer's loop, in seconds.
+
+    ``debounce`` is how long the loop waits, after the first event of a quiet spell, for
+    the rest of a burst; events that arrive while a reconcile runs are taken together by
+    the next round without waiting again."""
+
+    debounce: float = 0.005
+    resync: float = 300.0
+    retry: float = 2.0
+    max_retry: float = 30.0
+
+    def failure_delay(self, failures: int) -> float:
+        return float(min(self.retry * 2 ** (failures - 1), max(self.retry, self.max_retry)))
+
+    def missing_ports_delay(self, rounds: int) -> float:
+        return float(min(self.retry / 4 * 2**rounds, max(self.retry, self.max_retry)))
+
+
+class _LoopSource(Protocol):
+    changed: threading.Event
+    events: EventQueue
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass
+class _LoopClock:
+    """When the loop must act without being woken, and how its failures and waits for
+    missing switch ports back off."""
+
+    settings: LoopSettings
+    next_full: float = 0.0  # start with a full reconcile
+    next_replan: float | None = None
+    failures: int = 0
+    missing_rounds: int = 0
+
+    def due(self) -> float:
+        return self.next_full if self.next_replan is None else min(self.next_full, self.next_replan)
+
+    def failed(self, error: Exception) -> None:
+        self.failures += 1
+        delay = self.settings.failure_delay(self.failures)
+        log.error(
+            "reconcile failed (%d in a row), retrying in %.1fs: %s", self.failures, delay, error
+        )
+        self.next_full = time.monotonic() + delay
+
+    def succeeded(self, full: bool, replanned: bool, result: ReconcileResult | None) -> None:
+        if self.failures:
+            log.info("reconcile succeeded again after %d failed attempts", self.failures)
+            self.failures = 0
+        now = time.monotonic()
+        if full:
+            self.next_full = now + self.settings.resync
+        if result is not None and result.missing_ports:
+            self.next_replan = now + self.settings.missing_ports_delay(self.missing_rounds)
+            self.missing_rounds += 1
+        elif full or replanned:
+            self.next_replan = None  # every row was planned and every port was there
+            self.missing_rounds = 0
+
+
+def _round(
+    source: _LoopSource, reconciler: Reconciler, clock: _LoopClock
+) -> tuple[bool, bool, ReconcileResult | None]:
+    """One round: a full reconcile when due or when the events need one, else the events
+    alone, else (woken without events: the replica changed, or ports may have appeared)
+    a replan. Says whether it was full, and whether it replanned every row."""
+    now = time.monotonic()
+    events = source.events.drain()
+    if now >= clock.next_full or reconciler.needs_snapshot(events):
+        # The snapshot is taken after the drain: it holds everything the events said.
+        return True, False, reconciler.full(source.snapshot())
+    if events:
+        return False, False, reconciler.apply(events)
+    everything = clock.next_replan is not None and now >= clock.next_replan
+    if everything:
+        clock.next_replan = None
+    return False, everything, reconciler.replan(everything)
+
+
 def run_loop(
-    snapshot: Callable[[], Snapshot],
-    changed: threading.Event,
-    reconciler: Callable[[Snapshot], ReconcileResult],
+    source: _LoopSource,
+    reconciler: Reconciler,
     stop: threading.Event,
-    debounce: float = 0.2,
-    resync: float = 300.0,
-    retry: float = 2.0,
-    max_retry: float = 30.0,
+    settings: LoopSettings = LoopSettings(),
 ) -> None:
-    """Reconcile now, then after every change (waiting ``debounce`` for the burst to end),
-    and every ``resync`` seconds to repair drift. A failure (the NB down, a cluster without
-    leader, a bad snapshot) is logged and retried after ``retry`` seconds, doubling up to
-    ``max_retry`` while it keeps failing; a NB that comes back is picked up by the next
-    attempt (the replica reconnects on its own; without one, each reconcile connects).
+    """Reconcile the source's snapshot now and every ``resync`` seconds (the repair path);
+    in between, each round applies the events queued since the last one, or replans what
+    the replica says changed. A failure (the NB down, a cluster without leader, a bad
+    snapshot) is logged and followed by a full reconcile after ``retry`` seconds, doubling
+    up to ``max_retry`` while it keeps failing.
 
     Pods whose switch ports are not in the NB yet (OVN-Kubernetes annotates a pod before it
     creates the port, and no event tells us when the port appears) are looked for again
     after ``retry / 4`` seconds, doubling up to ``max_retry``, until they are all there."""
-    failures = 0
-    missing_rounds = 0
-    wait = resync
-    changed.set()
+    clock = _LoopClock(settings)
     while not stop.is_set():
-        changed.wait(timeout=wait)
-        if stop.is_set():
-            return
-        time.sleep(debounce)  # coalesce a burst of watch events into one reconcile
-        changed.clear()
-        wait = resync
+        now = time.monotonic()
+        if not source.changed.is_set() and now < clock.due():
+            source.changed.wait(timeout=clock.due() - now)
+            if stop.is_set():
+                return
+            stop.wait(settings.debounce)  # let the rest of a burst arrive
+        source.changed.clear()
         try:
-            result = reconciler(snapshot())
+            full, replanned, result = _round(source, reconciler, clock)
         except Exception as e:
-            failures += 1
-            delay = min(retry * 2 ** (failures - 1), max(retry, max_retry))
-            log.error("reconcile failed (%d in a row), retrying in %.1fs: %s", failures, delay, e)
-            stop.wait(delay)
-            changed.set()
+            clock.failed(e)
             continue
-        if failures:
-            log.info("reconcile succeeded again after %d failed attempts", failures)
-            failures = 0
-        if result.missing_ports:
-            wait = min(retry / 4 * 2**missing_rounds, max(retry, max_retry))
-            missing_rounds += 1
-        else:
-            missing_rounds = 0
+        clock.succeeded(full, replanned, result)

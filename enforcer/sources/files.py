@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from enforcer.incremental import events_between
-from enforcer.incremental_loop import EventQueue
+from enforcer.sources import EventQueue
 from mnp.manifests import ManifestError, load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot

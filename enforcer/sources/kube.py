@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from enforcer.incremental import NamespaceEvent, NetworkEvent, PodEvent, PolicyEvent
-from enforcer.incremental_loop import EventQueue
+from enforcer.sources import EventQueue
 from kubewatch import (
     Handlers,
     Watcher,

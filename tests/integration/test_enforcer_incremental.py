@@ -9,9 +9,9 @@ from dataclasses import replace
 from enforcer.compile import compile
 from enforcer.diff import plan, read_state
 from enforcer.incremental import PodEvent, PolicyEvent
-from enforcer.incremental_loop import IncrementalEnforcer
+from enforcer.nb_replica import NbReplica
 from enforcer.ovsdb import connect
-from enforcer.reconcile import NbTarget
+from enforcer.reconcile import NbTarget, Reconciler
 from mnp.model import Snapshot
 from mnp.ovn_names import lsp_name
 from mnp_lab.ovn import OvnSandbox
@@ -34,8 +34,13 @@ def test_relabel_and_policy_change_write_only_their_rows(ovn: OvnSandbox) -> Non
     snapshot = scaled_cluster(500, 100)
     _create_ports(ovn, snapshot)
     target = NbTarget(ovn.nb_remote)
-    enforcer = IncrementalEnforcer(target)
-    first = enforcer.resync(snapshot)
+    with NbReplica(ovn.nb_remote) as replica:
+        enforcer = Reconciler(target, replica=replica)
+        _relabel_and_policy_change(enforcer, target, snapshot)
+
+
+def _relabel_and_policy_change(enforcer: Reconciler, target: NbTarget, snapshot: Snapshot) -> None:
+    first = enforcer.full(snapshot)
     assert first.rows_written == compile(snapshot).row_count()
 
     pods = list(snapshot.pods)

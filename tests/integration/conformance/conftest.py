@@ -27,7 +27,11 @@ def start_lab(
 ) -> Iterator[ConformanceLab]:
     sandbox = OvnSandbox(tmp_path_factory.mktemp(f"ovn-{spec.network_name}")).start()
     try:
-        yield ConformanceLab(sandbox, spec, mode)
+        lab = ConformanceLab(sandbox, spec, mode)
+        try:
+            yield lab
+        finally:
+            lab.close()
     finally:
         sandbox.stop()
 

@@ -12,9 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from enforcer.desired import PolicyStatus
+from enforcer.diff import ReconcileResult
+from enforcer.fail_safe import FailSafe, Guarded
 from enforcer.incremental import events_between
-from enforcer.incremental_loop import IncrementalEnforcer
-from enforcer.reconcile import NbTarget, ReconcileResult, reconcile
+from enforcer.nb_replica import NbReplica
+from enforcer.reconcile import NbTarget, Reconciler, reconcile
 from mnp.model import Snapshot
 from mnp.snapshot import SnapshotBuild, build_snapshot
 from mnp_lab.connectivity import ProbePort
@@ -92,13 +95,26 @@ class StepReport:
     failures: list[str]
 
 
+class CompileAsIs(FailSafe):
+    """No fail-safe: a rejected policy is simply not enforced, as in ``compile`` (what the
+    scenarios' tables are written for; the fail-safe has its own tests)."""
+
+    def guard(self, snapshot: Snapshot) -> Guarded:
+        return Guarded(snapshot, frozenset(), dict(snapshot.rejected), {}, frozenset())
+
+    def statuses(self, guarded: Guarded, result: ReconcileResult) -> tuple[PolicyStatus, ...]:
+        return result.statuses
+
+
 class ConformanceLab:
     """One OVN sandbox with the model's topology built once; scenarios run one after another.
 
     Each step only reconciles (the enforcer removes the previous scenario's rows) and traces.
     Mode ``snapshot`` reconciles each step's snapshot afresh (full compile); mode
-    ``incremental`` feeds one running ``IncrementalEnforcer`` the events between the last
-    step and this one, one event and one delta reconcile at a time.
+    ``incremental`` feeds one running ``Reconciler`` (with its NB replica, as the running
+    enforcer has) the events between the last step and this one, one event and one
+    reconcile at a time, taking the step's snapshot where the loop would (an event about a
+    rejected policy).
     """
 
     def __init__(
@@ -111,10 +127,13 @@ class ConformanceLab:
         self.spec = spec
         self.mode = mode
         self.target = NbTarget(sandbox.nb_remote)
-        self.enforcer = IncrementalEnforcer(self.target)
+        self.replica: NbReplica | None = None
+        self.enforcer: Reconciler | None = None
         self._last = Snapshot()
         if mode == "incremental":
-            self.enforcer.resync(self._last)
+            self.replica = NbReplica(sandbox.nb_remote).start()
+            self.enforcer = Reconciler(self.target, replica=self.replica, fail_safe=CompileAsIs())
+            self.enforcer.full(self._last)
         base = build_snapshot(cluster_objects(spec))
         if base.problems:
             raise AssertionError(f"the base model has problems: {list(base.problems)}")
@@ -138,17 +157,26 @@ class ConformanceLab:
                 )
         return build
 
+    def close(self) -> None:
+        if self.replica is not None:
+            self.replica.stop()
+
     def reconcile(self, snapshot: Snapshot) -> ReconcileResult:
-        if self.mode == "snapshot":
+        if self.enforcer is None:
             return reconcile(self.target, snapshot)
         total = ReconcileResult()
         for event in events_between(self._last, snapshot):
-            result = self.enforcer.apply([event])
+            if self.enforcer.needs_snapshot([event]):
+                result: ReconcileResult | None = self.enforcer.full(snapshot)
+            else:
+                result = self.enforcer.apply([event])
             if result is not None:
                 total.counts.update(result.counts)
                 total.ops += result.ops
                 total.transacted |= result.transacted
                 total.statuses = result.statuses
+            if self.enforcer.needs_snapshot([event]):
+                break  # the snapshot held the rest of the step
         self._last = snapshot
         return total
 

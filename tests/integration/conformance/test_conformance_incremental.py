@@ -1,6 +1,6 @@
 """The conformance scenarios through the incremental path: each step reaches one running
-``IncrementalEnforcer`` as the events between the previous step and it (one delta
-reconcile per event, across scenarios without a restart), and ovn-trace must agree.
+``Reconciler`` with its NB replica as the events between the previous step and it (one
+events reconcile per event, across scenarios without a restart), and ovn-trace must agree.
 
 All layer2 scenarios, plus a few of the IPAM-less, dual-stack, layer3, localnet and update
 suites (the full-snapshot mode runs all of those already).
