@@ -313,11 +313,12 @@ class NbReplica:
         self._kinds: dict[str, dict[str, _ColumnKind]] = {}
         self._generation = 0
         self._synced = False
-        # Loaded (again), or a watched port appeared, since ``take_changed_keys`` last asked.
+        # Loaded (again) since ``take_changed_keys`` last asked.
         self._plan_everything = True
         self._error = "not connected yet"
         self._last_txn = _NO_TXN
-        self._watched_ports: frozenset[str] = frozenset()
+        self._watched_ports: set[str] = set()
+        self._appeared_ports: set[str] = set()
         self._outbox: list[_Request] = []
         self._in_flight: dict[int, _Request] = {}
         self._on_follower = False
@@ -377,7 +378,7 @@ class NbReplica:
     def take_changed_keys(self) -> frozenset[str] | None:
         """The keys of the owned rows that changed since the last call (whoever changed
         them: the echo of a write, drift), or None when the replica was loaded again since
-        (every row may have changed), or a switch port given to ``watch_ports`` appeared."""
+        (every row may have changed)."""
         with self._cond:
             keys, self._tables.changed_keys = self._tables.changed_keys, set()
             everything, self._plan_everything = self._plan_everything, False
@@ -385,9 +386,16 @@ class NbReplica:
 
     def watch_ports(self, names: Iterable[str]) -> None:
         """Call ``on_owned_change`` when a switch port of one of these names appears (the
-        ports a plan left out because OVN-Kubernetes had not created them yet)."""
+        ports a plan left out because OVN-Kubernetes had not created them yet); added to
+        the ports watched already, until each appears (``take_appeared_ports``)."""
         with self._cond:
-            self._watched_ports = frozenset(names)
+            self._watched_ports |= set(names)
+
+    def take_appeared_ports(self) -> frozenset[str]:
+        """The watched switch ports that appeared since the last call (no longer watched)."""
+        with self._cond:
+            appeared, self._appeared_ports = self._appeared_ports, set()
+        return frozenset(appeared)
 
     def transact(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One transaction on the replica's connection, checked as ``OvsdbConnection``'s."""
@@ -612,8 +620,10 @@ class NbReplica:
             owned, new_ports = self._tables.apply(self._kinds, updates)
             self._last_txn = last_txn
             self._generation += 1
-            wanted = bool(new_ports & self._watched_ports)
-            self._plan_everything |= wanted
+            appeared = new_ports & self._watched_ports
+            self._watched_ports -= appeared
+            self._appeared_ports |= appeared
+            wanted = bool(appeared)
             self._cond.notify_all()
         if owned or wanted:
             self._notify()

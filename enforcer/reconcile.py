@@ -261,6 +261,7 @@ class Reconciler:
         self._keep: frozenset[str] = frozenset()
         self._statuses: tuple[PolicyStatus, ...] = ()
         self._stale = True  # rows may differ from the compile beyond the next delta
+        self._waiting: dict[str, set[str]] = {}  # missing switch port -> port-group keys
         self._clean: tuple[DesiredState, frozenset[str], int, ReconcileResult] | None = None
         # The last compile's delta and its time (rows computed per event: metrics, bench).
         self.last_delta = Delta()
@@ -321,18 +322,23 @@ class Reconciler:
         result.statuses = self._statuses
         return self._report(result, start)
 
-    def replan(self, everything: bool = False) -> ReconcileResult | None:
+    def replan(self, missing_ports: bool = False) -> ReconcileResult | None:
         """Plan again what the replica says changed since the last plan (the echo of a
-        write, drift, a resync: every row), or ``everything``; None when there is nothing
-        to plan, or before the first full reconcile."""
+        write, drift; every row after a reload) and the port groups whose missing switch
+        ports appeared; with ``missing_ports``, every port group still waiting for one
+        (a port can appear before the plan that missed it asks to be told). None when
+        there is nothing to plan, or before the first full reconcile."""
         replica = self.replica
         if replica is None or self._reported is None:
             return None
-        keys = replica.take_changed_keys()
-        if everything or keys is None:
+        changed = replica.take_changed_keys()
+        if changed is None:
             self._stale = True
-            keys = frozenset()
-        elif not keys and not self._stale:
+            changed = frozenset()
+        keys = changed | self._waiting_for(replica.take_appeared_ports())
+        if missing_ports:
+            keys |= {key for waiting in self._waiting.values() for key in waiting}
+        if not keys and not self._stale:
             return None
         start = time.perf_counter()
         result = self._write(keys)
@@ -362,21 +368,26 @@ class Reconciler:
             self._stale = True
             self._clean = None
             return self._withheld()
-        if not self._stale:
-            if not keys:
-                return ReconcileResult()
-            self._clean = None  # the rows outside ``keys`` were not planned this time
-            desired = self._incremental.desired_for(keys)
-            return self._gated(
-                lambda: _plan_and_write(replica, desired, self.before_write, self._keep, keys)[0]
-            )
-        result = self._gated(lambda: self._plan_all(replica))
-        self._stale = False
-        return result
+        if self._stale:
+            return self._gated(lambda: self._plan_all(replica))
+        keys |= self._waiting_for(replica.take_appeared_ports())
+        if not keys:
+            return ReconcileResult()
+        self._clean = None  # the rows outside ``keys`` were not planned this time
+        desired = self._incremental.desired_for(keys)
+
+        def plan_keys() -> ReconcileResult:
+            result = _plan_and_write(replica, desired, self.before_write, self._keep, keys)[0]
+            self._wait_for(result, desired)
+            return result
+
+        return self._gated(plan_keys)
 
     def _plan_all(self, replica: NbReplica) -> ReconcileResult:
         desired = self._incremental.desired()
         clean = self._clean
+        replica.take_appeared_ports()  # every row is planned: so are theirs
+        self._waiting.clear()
         if (
             clean is not None
             and clean[1] == self._keep
@@ -384,10 +395,29 @@ class Reconciler:
             and replica.synced
             and clean[0] == desired
         ):
-            return replace(clean[3], counts=Counter())
-        result, generation = _plan_and_write(replica, desired, self.before_write, self._keep)
-        self._clean = None if result.transacted else (desired, self._keep, generation, result)
+            result = replace(clean[3], counts=Counter())
+        else:
+            result, generation = _plan_and_write(replica, desired, self.before_write, self._keep)
+            self._clean = None if result.transacted else (desired, self._keep, generation, result)
+        self._wait_for(result, desired)
+        self._stale = False
         return result
+
+    def _wait_for(self, result: ReconcileResult, desired: DesiredState) -> None:
+        """Remember which port groups wait for the switch ports the plan left out, so the
+        port's appearance replans those rows only."""
+        missing = set(result.missing_ports)
+        if not missing:
+            return
+        for pg in desired.port_groups:
+            for port in missing.intersection(pg.ports):
+                self._waiting.setdefault(port, set()).add(pg.key)
+
+    def _waiting_for(self, ports: frozenset[str]) -> frozenset[str]:
+        keys: set[str] = set()
+        for port in ports:
+            keys |= self._waiting.pop(port, set())
+        return frozenset(keys)
 
     def _gated(self, run: Callable[[], ReconcileResult]) -> ReconcileResult:
         """Run a plan-and-write; a withheld or failed write leaves every row to replan."""
@@ -494,7 +524,7 @@ class _LoopClock:
             self.next_replan = now + self.settings.missing_ports_delay(self.missing_rounds)
             self.missing_rounds += 1
         elif full or replanned:
-            self.next_replan = None  # every row was planned and every port was there
+            self.next_replan = None  # every waiting port group was planned: no port missing
             self.missing_rounds = 0
 
 
@@ -503,7 +533,8 @@ def _round(
 ) -> tuple[bool, bool, ReconcileResult | None]:
     """One round: a full reconcile when due or when the events need one, else the events
     alone, else (woken without events: the replica changed, or ports may have appeared)
-    a replan. Says whether it was full, and whether it replanned every row."""
+    a replan. Says whether it was full, and whether it replanned every port group still
+    waiting for a switch port."""
     now = time.monotonic()
     events = source.events.drain()
     if now >= clock.next_full or reconciler.needs_snapshot(events):
@@ -511,10 +542,10 @@ def _round(
         return True, False, reconciler.full(source.snapshot())
     if events:
         return False, False, reconciler.apply(events)
-    everything = clock.next_replan is not None and now >= clock.next_replan
-    if everything:
+    missing_ports = clock.next_replan is not None and now >= clock.next_replan
+    if missing_ports:
         clock.next_replan = None
-    return False, everything, reconciler.replan(everything)
+    return False, missing_ports, reconciler.replan(missing_ports)
 
 
 def run_loop(
