@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from mnp.admission import DENIAL_REASON, VALIDATING_WEBHOOK_NAME, Verdict, review_policy
+from mnp.field_errors import rendered
 from mnp.manifests import Manifest, ManifestError, load_manifests
 from mnp.model import MNP_KIND, NAD_KIND
 from mnp.nad import DictNadLookup
@@ -89,7 +90,7 @@ def render_json(judged: list[Judged]) -> str:
             "namespace": j.namespace,
             "name": j.name,
             "allowed": j.verdict.allowed,
-            "errors": [str(e) for e in j.verdict.errors],
+            "errors": rendered(j.verdict.errors),  # bounded, as a denial's message is
             "warnings": list(j.verdict.warnings),
             "patch": j.verdict.patch,
         }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mnp.cli import main
+from mnp.field_errors import MAX_RENDERED_ERRORS
 from tests.support.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -105,6 +106,25 @@ def test_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
         "path": "/metadata/annotations/k8s.v1.cni.cncf.io~1policy-for",
         "value": "vms/flat-l2",
     } in result[0]["patch"]
+
+
+def test_json_errors_are_bounded_as_a_denial_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    labels = {f"bad key {n}": "v" for n in range(500)}
+    policy = {
+        "apiVersion": "k8s.cni.cncf.io/v1beta1",
+        "kind": "MultiNetworkPolicy",
+        "metadata": {"name": "many", "namespace": "default"},
+        "spec": {"podSelector": {"matchLabels": labels}},
+    }
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(policy))
+    code, out, _ = run(capsys, "check", "-f", str(path), "--output", "json")
+    assert code == 1
+    errors = json.loads(out)[0]["errors"]
+    assert len(errors) == MAX_RENDERED_ERRORS + 1
+    assert errors[-1].startswith("... and ") and errors[-1].endswith(" more errors")
 
 
 def test_mixed_files_exit_1_and_errors_start_with_paths(
