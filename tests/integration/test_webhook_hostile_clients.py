@@ -16,17 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.certs import CertificateAuthority
 from tests.support.webhook_process import (
-    SNAPSHOT_YAML,
     WebhookProcess,
     admission_review,
-    client_context,
+    allow_all_policy,
     closed_by_peer,
     metric,
     open_tls,
     post_head,
     rss_kib,
+    snapshot_webhook,
 )
 from webhook.limits import MIB, ServerLimits
 
@@ -46,19 +45,6 @@ AFTER_GROWTH_KIB = 40 * 1024
 GIVE_UP_S = 90.0
 
 
-def policy(name: str) -> dict[str, object]:
-    return {
-        "apiVersion": "k8s.cni.cncf.io/v1beta1",
-        "kind": "MultiNetworkPolicy",
-        "metadata": {
-            "name": name,
-            "namespace": "default",
-            "annotations": {"k8s.v1.cni.cncf.io/policy-for": "default/tenant-blue"},
-        },
-        "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]},
-    }
-
-
 @dataclass
 class Webhook:
     proc: WebhookProcess
@@ -69,14 +55,7 @@ class Webhook:
 
 
 def start_webhook(tmp: Path, *extra: str) -> Webhook:
-    ca = CertificateAuthority()
-    ca.issue_server().write(tmp / "certs")
-    (tmp / "snapshot.yaml").write_text(SNAPSHOT_YAML)
-    proc = WebhookProcess(
-        ["--snapshot", str(tmp / "snapshot.yaml"), "--cert-dir", str(tmp / "certs"), *extra],
-        tmp / "webhook.log",
-    )
-    ctx = client_context(ca.cert_pem)
+    proc, ctx = snapshot_webhook(tmp, *extra)
     proc.wait_ready(ctx)
     return Webhook(proc, ctx)
 
@@ -109,7 +88,9 @@ class ReviewLoop:
                 n += 1
                 uid = f"normal-{n}"
                 try:
-                    r = c.post("/validate", json=admission_review(policy(f"p{n}"), uid=uid))
+                    r = c.post(
+                        "/validate", json=admission_review(allow_all_policy(f"p{n}"), uid=uid)
+                    )
                     response = r.json()["response"]
                     if r.status_code != 200 or response != {"uid": uid, "allowed": True}:
                         self.wrong.append(f"{r.status_code} {r.text[:200]}")
@@ -261,7 +242,7 @@ def test_over_the_connection_cap_the_stalled_make_room(tmp_path: Path) -> None:
         time.sleep(ServerLimits().reap_min_age_s * 2)
         with httpx.Client(base_url=hook.proc.url, verify=hook.ctx, timeout=30) as c:
             answers = [
-                c.post("/validate", json=admission_review(policy(f"p{n}"), uid=f"u{n}"))
+                c.post("/validate", json=admission_review(allow_all_policy(f"p{n}"), uid=f"u{n}"))
                 for n in range(20)
             ]
         assert [r.json()["response"]["uid"] for r in answers] == [f"u{n}" for n in range(20)]

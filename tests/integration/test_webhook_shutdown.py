@@ -19,15 +19,14 @@ import httpx
 import pytest
 
 from mnp_lab.processes import free_port
-from tests.support.certs import CertificateAuthority
 from tests.support.webhook_process import (
-    SNAPSHOT_YAML,
     WebhookProcess,
     admission_review,
-    client_context,
+    allow_all_policy,
     closed_by_peer,
     open_tls,
     post_head,
+    snapshot_webhook,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,19 +34,6 @@ pytestmark = pytest.mark.timeout(180)
 CLIENTS = 4
 # Only so that a broken server fails the test instead of hanging it.
 GIVE_UP_S = 60.0
-
-
-def policy(name: str) -> dict[str, object]:
-    return {
-        "apiVersion": "k8s.cni.cncf.io/v1beta1",
-        "kind": "MultiNetworkPolicy",
-        "metadata": {
-            "name": name,
-            "namespace": "default",
-            "annotations": {"k8s.v1.cni.cncf.io/policy-for": "default/tenant-blue"},
-        },
-        "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]},
-    }
 
 
 @dataclass
@@ -67,23 +53,9 @@ def start(tmp_path: Path) -> Iterator[list[Started]]:
 
 
 def start_webhook(tmp: Path, started: list[Started], *extra: str) -> Started:
-    ca = CertificateAuthority()
-    ca.issue_server().write(tmp / "certs")
-    (tmp / "snapshot.yaml").write_text(SNAPSHOT_YAML)
     health_port = free_port()
-    proc = WebhookProcess(
-        [
-            "--snapshot",
-            str(tmp / "snapshot.yaml"),
-            "--cert-dir",
-            str(tmp / "certs"),
-            "--health-port",
-            str(health_port),
-            *extra,
-        ],
-        tmp / "webhook.log",
-    )
-    hook = Started(proc, client_context(ca.cert_pem), health_port)
+    proc, ctx = snapshot_webhook(tmp, "--health-port", str(health_port), *extra)
+    hook = Started(proc, ctx, health_port)
     started.append(hook)
     proc.wait_ready(hook.ctx)
     return hook
@@ -119,7 +91,7 @@ class Client:
                 n += 1
                 uid = f"{self.name}-{n}"
                 after_signal = self.signalled.is_set()
-                body = json.dumps(admission_review(policy(f"p{n}"), uid=uid)).encode()
+                body = json.dumps(admission_review(allow_all_policy(f"p{n}"), uid=uid)).encode()
                 try:
                     conn.request("POST", "/validate", body, {"Content-Type": "application/json"})
                     r = conn.getresponse()
@@ -171,7 +143,7 @@ def test_sigterm_under_load_fails_no_request_and_exits_0(
     for t in threads:
         t.start()
     # One request in flight at the signal: its head and half its body are sent before it.
-    body = json.dumps(admission_review(policy("inflight"), uid="inflight")).encode()
+    body = json.dumps(admission_review(allow_all_policy("inflight"), uid="inflight")).encode()
     inflight = open_tls(hook.proc.port, hook.ctx)
     inflight.sendall(post_head("/validate", len(body)) + body[: len(body) // 2])
 

@@ -219,3 +219,32 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def snapshot_webhook(tmp: Path, *extra: str) -> tuple[WebhookProcess, ssl.SSLContext]:
+    """``mnp webhook`` on ``SNAPSHOT_YAML`` with a fresh CA's serving certificate (in
+    ``tmp``), and a client context trusting it; not waited for (``wait_ready``)."""
+    from tests.support.certs import CertificateAuthority
+
+    ca = CertificateAuthority()
+    ca.issue_server().write(tmp / "certs")
+    (tmp / "snapshot.yaml").write_text(SNAPSHOT_YAML)
+    proc = WebhookProcess(
+        ["--snapshot", str(tmp / "snapshot.yaml"), "--cert-dir", str(tmp / "certs"), *extra],
+        tmp / "webhook.log",
+    )
+    return proc, client_context(ca.cert_pem)
+
+
+def allow_all_policy(name: str) -> dict[str, object]:
+    """An admissible policy for ``SNAPSHOT_YAML``'s tenant-blue NAD: ingress from anywhere."""
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1beta1",
+        "kind": "MultiNetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "annotations": {"k8s.v1.cni.cncf.io/policy-for": "default/tenant-blue"},
+        },
+        "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]},
+    }
