@@ -36,7 +36,6 @@ from enforcer.reconcile import (
     run_loop,
 )
 from enforcer.sources import Source
-from mnp import snapshot
 from mnp.validation import ValidationRules, rules_for_version
 
 log = logging.getLogger("mnp.enforcer")
@@ -133,10 +132,17 @@ def _add_leader_election_flags(p: argparse.ArgumentParser) -> None:
         g.add_argument(flag, type=float, default=default, metavar="SECONDS")
 
 
+class RulesError(ValueError):
+    """--kube-version names no release."""
+
+
 def _validation_rules(kube_version: str | None, api: Any) -> ValidationRules:
     """The webhook's rules for the same cluster: the flag, else the API server's /version."""
     if kube_version is not None:
-        return rules_for_version(kube_version)
+        try:
+            return rules_for_version(kube_version)
+        except ValueError as e:
+            raise RulesError(str(e)) from None
     if api is None:
         return ValidationRules()
     from kubernetes import client
@@ -184,17 +190,20 @@ def _target(args: argparse.Namespace) -> NbTarget:
 
 
 def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source, object | None]:
+    """The source, admitting policies by the rules of the cluster's release (ValueError:
+    a bad --kube-version)."""
     if args.source == "files":
         from enforcer.sources.files import FilesSource
 
         if not args.files:
             raise SystemExit("mnp enforcer: --source files needs -f FILE_OR_DIR")
-        return FilesSource(args.files), None
+        return FilesSource(args.files, rules=_validation_rules(args.kube_version, None)), None
     from enforcer.sources.kube import KubeSource
     from kubewatch import api_client
 
     api = api_client(args.kubeconfig)
-    return KubeSource(api, hooks=metrics.kube_watch, lean=True), api
+    rules = _validation_rules(args.kube_version, api)
+    return KubeSource(api, hooks=metrics.kube_watch, lean=True, rules=rules), api
 
 
 def _leader_elect(args: argparse.Namespace) -> bool:
@@ -250,13 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         print(e, file=sys.stderr)
         return 2
+    except RulesError as e:
+        print(f"mnp enforcer: --kube-version: {e}", file=sys.stderr)
+        return 2
     except Exception as e:
         print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
-        return 2
-    try:
-        snapshot.set_validation_rules(_validation_rules(args.kube_version, api))
-    except ValueError as e:
-        print(f"mnp enforcer: --kube-version: {e}", file=sys.stderr)
         return 2
     if api is not None:
         from kubernetes import client

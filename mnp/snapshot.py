@@ -31,7 +31,7 @@ from mnp.nad import parse_nad
 from mnp.pods import implicit_namespace, parse_namespace, parse_pod
 from mnp.policy import selector_model
 from mnp.policy_for import policy_for_of
-from mnp.validation import validate_label_selector
+from mnp.validation import DEFAULT_RULES, validate_label_selector
 
 _BOTH: frozenset[Direction] = frozenset({"Ingress", "Egress"})
 
@@ -58,17 +58,6 @@ def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = meta if isinstance(meta, Mapping) else {}
     ns, name = meta.get("namespace") or "default", meta.get("name") or ""
     return (ns if isinstance(ns, str) else "", name if isinstance(name, str) else "")
-
-
-# The rules of the cluster the enforcer serves, set once at start (``mnp enforcer
-# --kube-version``, else the API server's version), so that it admits exactly what that
-# cluster's webhook admits; module state, as every caller of build_snapshot serves one cluster.
-_rules = ValidationRules()
-
-
-def set_validation_rules(rules: ValidationRules) -> None:
-    global _rules
-    _rules = rules
 
 
 def _isolated_directions(types: PolicyTypes | object) -> frozenset[Direction]:
@@ -109,8 +98,11 @@ def isolation_model(obj: Mapping[str, Any], networks: Mapping[NadKey, Network]) 
     )
 
 
-def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
-    """Namespaces, pods, networks and admitted policies, sorted by key; problems reported."""
+def build_snapshot(
+    objects: Iterable[Mapping[str, Any]], rules: ValidationRules = DEFAULT_RULES
+) -> SnapshotBuild:
+    """Namespaces, pods, networks and admitted policies, sorted by key; problems reported.
+    Policies are admitted by the ``rules`` of the cluster's release (its webhook's)."""
     problems: list[str] = []
     objs = [o for o in objects if isinstance(o, Mapping)]
 
@@ -155,7 +147,7 @@ def build_snapshot(objects: Iterable[Mapping[str, Any]]) -> SnapshotBuild:
             continue
         ns, name = _key(obj)
         try:
-            verdict, policy = admit_policy(dict(obj), lookup, _rules)
+            verdict, policy = admit_policy(dict(obj), lookup, rules)
         except ValueError as e:  # admitted but not modelable: report, never crash
             rejected.append((f"{ns}/{name}", (str(e),)))
         else:

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from mnp.admission import Verdict
 from mnp.model import MNP_KIND, NAD_KIND, NadKey
+from mnp.validation import DEFAULT_RULES, ValidationRules
 from webhook import handlers
 from webhook.admission_http import (
     OPERATIONS,
@@ -82,16 +83,18 @@ async def _validate(
     source: ObjectSource,
     request: AdmissionRequest,
     run: Callable[[Callable[[], Verdict]], Awaitable[Verdict]],
+    rules: ValidationRules,
 ) -> Verdict:
     """The review against the NAD cache; ``run`` decides where the CPU work happens."""
     cached = _CacheLookup(source)
-    verdict = await run(lambda: handlers.validate(request, cached, source))
+    verdict = await run(lambda: handlers.validate(request, cached, source, rules))
     if not cached.unknown:
         return verdict
     # Cache misses need a GET; it blocks, so it runs off the event loop.
     missing = list(dict.fromkeys(cached.unknown))
     fetched = await run_in_threadpool(_resolve_missing, source, missing)
-    return await run(lambda: handlers.validate(request, ResolvedNads(fetched, source), source))
+    resolved = ResolvedNads(fetched, source)
+    return await run(lambda: handlers.validate(request, resolved, source, rules))
 
 
 # FastAPI's native OpenTelemetry, all off.
@@ -138,8 +141,10 @@ def create_app(
     *,
     limits: ServerLimits | None = None,
     draining: Callable[[], bool] = _not_draining,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> FastAPI:
-    """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun."""
+    """The HTTPS app; ``draining`` turns /readyz to 503 once shutdown has begun; policies
+    are validated as the API server of ``rules``' release would (default: newest)."""
     app = FastAPI(
         title="mnp webhook",
         docs_url=None,
@@ -214,7 +219,7 @@ def create_app(
                 verdict = await run_decision(lambda: handlers.mutate(request), offload)
             else:
                 verdict = await _validate(
-                    source, request, lambda decide: run_decision(decide, offload)
+                    source, request, lambda decide: run_decision(decide, offload), rules
                 )
         except handlers.UnhandledKind as e:
             log.warning("%s: %s", endpoint, loggable(str(e)))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from kubewatch import api_client
-from webhook import handlers
+from mnp.validation import ValidationRules
 from webhook.app import create_app, create_probe_app
 from webhook.kube_version import validation_rules
 from webhook.limits import MIB, ServerLimits
@@ -171,6 +171,7 @@ def _servers(
     reloader: CertificateReloader,
     limits: ServerLimits,
     lifecycle: Lifecycle,
+    rules: ValidationRules,
 ) -> list[ListeningServer]:
     """The HTTPS listener, and the plain-HTTP probe listener when --health-port is given."""
     app = create_app(
@@ -180,6 +181,7 @@ def _servers(
         bench_floor=args.bench_floor,
         limits=limits,
         draining=lifecycle.is_draining,
+        rules=rules,
     )
     servers = [
         build_server(
@@ -248,11 +250,10 @@ def main(argv: list[str]) -> int:
         if isinstance(source, ClusterSource):
             source.stop()
         return 2
-    handlers.set_validation_rules(rules)
     log.info("validating as Kubernetes %s", rules.version_text())
 
     lifecycle = Lifecycle()
-    servers = _servers(args, source, metrics, reloader, limits, lifecycle)
+    servers = _servers(args, source, metrics, reloader, limits, lifecycle, rules)
     reloader.start(args.cert_poll_interval)
     try:
         started = run_servers(servers, lifecycle, limits)

@@ -1,8 +1,8 @@
 """Admission decisions for one parsed request: small functions from request to verdict.
 
 No HTTP here (see ``admission_http``) and no I/O: NADs are resolved before these run. The
-validation rules are those of the API server the webhook serves, set once at start
-(``set_validation_rules``, from ``mnp webhook``'s version lookup or ``--kube-version``).
+validation rules are those of the API server the webhook serves (``mnp webhook``'s version
+lookup or ``--kube-version``), given to the app at start.
 """
 
 from __future__ import annotations
@@ -14,19 +14,6 @@ from mnp.admission import NadLookup, ValidationRules, Verdict
 from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey
 from webhook.admission_http import AdmissionRequest
 from webhook.nad_cache import ObjectSource, object_key
-
-# Module state, not an argument threaded through the app: one process serves one API server.
-_rules = ValidationRules()
-
-
-def set_validation_rules(rules: ValidationRules) -> None:
-    """Answer as the API server of ``rules``' Kubernetes release would (default: newest)."""
-    global _rules
-    _rules = rules
-
-
-def validation_rules() -> ValidationRules:
-    return _rules
 
 
 class UnhandledKind(Exception):
@@ -54,9 +41,11 @@ def _nad_key(request: AdmissionRequest) -> NadKey | None:
     return None
 
 
-def validate(request: AdmissionRequest, nads: NadLookup, source: ObjectSource) -> Verdict:
+def validate(
+    request: AdmissionRequest, nads: NadLookup, source: ObjectSource, rules: ValidationRules
+) -> Verdict:
     if _is_kind(request, MNP_KIND):
-        return admission.review(request.operation, request.obj, request.old_obj, nads, _rules)
+        return admission.review(request.operation, request.obj, request.old_obj, nads, rules)
     if _is_kind(request, NAD_KIND):
         key = _nad_key(request)
         policies: list[Any] = source.policies_targeting(key) if key is not None else []

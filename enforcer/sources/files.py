@@ -28,6 +28,7 @@ from enforcer.sources import EventQueue
 from mnp.manifests import ManifestError, load_manifests
 from mnp.model import Snapshot
 from mnp.snapshot import build_snapshot
+from mnp.validation import DEFAULT_RULES, ValidationRules
 
 log = logging.getLogger("mnp.enforcer.files")
 
@@ -36,12 +37,14 @@ def objects_from_files(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     return [dict(m.obj) for m in load_manifests([Path(p) for p in paths])]
 
 
-def snapshot_from_files(paths: Sequence[str | Path]) -> Snapshot:
-    return _snapshot(objects_from_files(paths))
+def snapshot_from_files(
+    paths: Sequence[str | Path], rules: ValidationRules = DEFAULT_RULES
+) -> Snapshot:
+    return _snapshot(objects_from_files(paths), rules)
 
 
-def _snapshot(objects: list[dict[str, Any]]) -> Snapshot:
-    build = build_snapshot(objects)
+def _snapshot(objects: list[dict[str, Any]], rules: ValidationRules) -> Snapshot:
+    build = build_snapshot(objects, rules)
     for problem in build.problems:
         log.warning("%s", problem)
     return build.snapshot
@@ -129,11 +132,17 @@ class FilesSource:
     manifest file under the paths is added, removed or modified (polled every ``interval``),
     and ``events`` gets what changed between the last snapshot and the new one."""
 
-    def __init__(self, paths: Sequence[str | Path], interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        interval: float = 1.0,
+        rules: ValidationRules = DEFAULT_RULES,
+    ) -> None:
         if not paths:
             raise ValueError("--source files needs at least one -f FILE_OR_DIR")
         self.paths = list(paths)
         self.interval = interval
+        self.rules = rules  # the cluster's release: admitted exactly as its webhook admits
         self.objects = PerFileObjects(self.paths)
         self.changed = threading.Event()
         self.events = EventQueue()
@@ -171,7 +180,7 @@ class FilesSource:
         self._last = now
 
     def snapshot(self) -> Snapshot:
-        return _snapshot(self.objects.load())
+        return _snapshot(self.objects.load(), self.rules)
 
     def policy_uid(self, namespace: str, name: str) -> str | None:
         return None

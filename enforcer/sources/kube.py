@@ -36,6 +36,7 @@ from mnp.model import MNP_GROUP, MNP_KIND, NAD_KIND, NadKey, Namespace, Pod, Sna
 from mnp.nad import parse_nad
 from mnp.pods import implicit_namespace, parse_namespace, parse_pod
 from mnp.snapshot import ObjectNads, build_snapshot
+from mnp.validation import DEFAULT_RULES, ValidationRules
 
 log = logging.getLogger("mnp.enforcer.kube")
 
@@ -99,9 +100,11 @@ class KubeSource:
         settings: WatchSettings | None = None,
         *,
         lean: bool = False,
+        rules: ValidationRules = DEFAULT_RULES,
     ) -> None:
         self.api = api
         self.lean = lean
+        self.rules = rules  # the cluster's release: admitted exactly as its webhook admits
         self.changed = threading.Event()
         self.events = EventQueue()
         pod_transform: Callable[[dict[str, Any]], Any] = lean_pod if lean else pod_essentials
@@ -152,7 +155,7 @@ class KubeSource:
             self.events.put(PolicyEvent(key, None))
             return
         try:
-            verdict, policy = admit_policy(dict(value), self._nad_lookup())
+            verdict, policy = admit_policy(dict(value), self._nad_lookup(), self.rules)
         except ValueError as e:
             self.events.put(PolicyEvent(key, None, (str(e),)))
             return
@@ -198,12 +201,14 @@ class KubeSource:
 
     def snapshot(self) -> Snapshot:
         if not self.lean:
-            build = build_snapshot(self.objects())
+            build = build_snapshot(self.objects(), self.rules)
             for problem in build.problems:
                 log.debug("%s", problem)
             return build.snapshot
         kinds = (MNP_KIND, NAD_KIND)
-        build = build_snapshot(obj for k in kinds for obj in self.watchers[k].store.values())
+        build = build_snapshot(
+            (obj for k in kinds for obj in self.watchers[k].store.values()), self.rules
+        )
         for problem in build.problems:
             log.debug("%s", problem)
         pods: list[Pod] = [p for p in self.watchers["Pod"].store.values() if p is not None]

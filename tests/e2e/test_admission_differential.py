@@ -219,7 +219,7 @@ def plane(
     stored before the webhooks existed, and `mnp webhook` registered as config/ ships it."""
     minor: str = request.param
     work = tmp_path_factory.mktemp(f"differential-{minor}")
-    kube = KubeControlPlane(work / "kube", binaries_for(minor, work)).start()
+    kube = KubeControlPlane(work / "kube", binaries_for(minor)).start()
     ca = CertificateAuthority("mnp differential webhook CA")
     ca.issue_server(["127.0.0.1", "localhost"]).write(work)
     webhook = WebhookProcess(

@@ -4,16 +4,12 @@ The default release (hack/kube-binaries/go.mod) has kube-apiserver, kubectl and 
 other pinned minor (hack/kube-binaries/v1.NN/) has only kube-apiserver, run with the default
 etcd and kubectl (kubectl v1.35 talks to kube-apiserver v1.37 for what the tests use).
 
-From 1.37 kube-apiserver refuses the loopback ``--advertise-address`` that the local control
-plane uses unless the endpoint reconciler is off (nothing here needs the ``kubernetes``
-Service's endpoints), so another release's server is started through a two-line wrapper that
-adds ``--endpoint-reconciler-type=none``. (KubeControlPlane's own argument list is the better
-home for that flag; it lives in the lab, which another change is moving.)
+``KubeControlPlane`` starts every release the same way (its arguments hold what 1.37 needs:
+``--endpoint-reconciler-type=none`` with a loopback advertise address).
 """
 
 from __future__ import annotations
 
-import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,25 +25,17 @@ TESTED_MINORS = (DEFAULT_MINOR, *OTHER_MINORS)
 
 @dataclass(frozen=True)
 class OtherApiServer(KubeBinaries):
-    """The default binaries, with another release's kube-apiserver (through ``wrapper``)."""
+    """The default binaries, with another release's kube-apiserver."""
 
-    wrapper: Path = Path()
+    apiserver: Path = Path()
 
     @property
     def kube_apiserver(self) -> Path:
-        return self.wrapper
+        return self.apiserver
 
 
-def _write_wrapper(apiserver: Path, workdir: Path) -> Path:
-    wrapper = workdir / "kube-apiserver"
-    wrapper.write_text(f'#!/bin/sh\nexec "{apiserver}" "$@" --endpoint-reconciler-type=none\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    return wrapper
-
-
-def binaries_for(minor: str, workdir: Path) -> KubeBinaries:
-    """Build (unless cached) and return the binaries for one tested minor release; a
-    wrapper script, if that release needs one, goes into ``workdir``."""
+def binaries_for(minor: str) -> KubeBinaries:
+    """Build (unless cached) and return the binaries for one tested minor release."""
     default = ensure_binaries(progress=sys.stderr)
     if minor == DEFAULT_MINOR:
         return default
@@ -65,6 +53,4 @@ def binaries_for(minor: str, workdir: Path) -> KubeBinaries:
         text=True,
         check=True,
     ).stdout.strip()
-    return OtherApiServer(
-        default.bin_dir, _write_wrapper(Path(bin_dir) / "kube-apiserver", workdir)
-    )
+    return OtherApiServer(default.bin_dir, Path(bin_dir) / "kube-apiserver")

@@ -7,9 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient
 
+from enforcer.incremental import PolicyEvent
+from enforcer.sources.kube import KubeSource
 from mnp import snapshot
 from mnp.admission import TOLERATED_SUFFIX, review, review_policy
+from mnp.model import NAD_KIND
 from mnp.validation import ValidationRules, rules_for_version
 from tests.support.policy_corpus import NADS, block, egress_peer, ingress_peer, policy
 
@@ -177,13 +181,16 @@ def test_the_enforcers_snapshot_uses_the_clusters_rules(
         "k8s.v1.cni.cncf.io/policy-for": f"{meta['namespace']}/{meta['name']}"
     }
     obj["metadata"]["namespace"] = meta["namespace"]
-    snapshot.set_validation_rules(rules)
-    try:
-        built = snapshot.build_snapshot([nad, obj]).snapshot
-    finally:
-        snapshot.set_validation_rules(ValidationRules())
+    built = snapshot.build_snapshot([nad, obj], rules).snapshot
     assert [p.name for p in built.policies] == (["p"] if admitted else [])
     assert bool(built.rejected) is not admitted
+    # The kube source's events admit by the same rules as its snapshots.
+    source = KubeSource(ApiClient(), lean=True, rules=rules)
+    source.watchers[NAD_KIND].store.put(f"{meta['namespace']}/{meta['name']}", nad)
+    source._on_policy(f"{meta['namespace']}/p", obj)
+    (event,) = source.events.drain()
+    assert isinstance(event, PolicyEvent)
+    assert (event.policy is not None) is admitted and bool(event.rejected) is not admitted
 
 
 def test_1_35_does_not_ratchet_cidrs() -> None:
