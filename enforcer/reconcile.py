@@ -20,7 +20,7 @@ from typing import Protocol
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState, PolicyStatus
-from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state, rows_for_keys
+from enforcer.diff import ACL, AS, PG, ReconcileResult, desired_of_keys, plan, read_state
 from enforcer.fail_safe import FailSafe, Guarded
 from enforcer.incremental import Delta, Event, IncrementalCompiler, NetworkEvent, PolicyEvent
 from enforcer.nb_replica import NbReplica
@@ -168,11 +168,12 @@ def _plan_and_write(
     """``reconcile_against``, also giving the replica generation the last plan saw. With
     ``keys``, only those rows are planned (an incremental step; the rest is as planned)."""
     for attempt in range(1, ATTEMPTS + 1):
-        view = replica.view()
         if keys is None:
+            view = replica.view()
             p = plan(desired, view.state, keep)
         else:
-            p = plan(*rows_for_keys(desired, view.state, keys), keep)
+            touched, view = replica.view_of_keys(keys, desired_of_keys(desired))
+            p = plan(touched, view.state, keep)
         if p.result.missing_ports:
             replica.watch_ports(p.result.missing_ports)
         if not p.ops:
@@ -180,7 +181,7 @@ def _plan_and_write(
         if before_write is not None:
             before_write()
         try:
-            replica.transact(view.guard() + p.ops)
+            replica.transact(view.guard(p.ops) + p.ops)
         except OvsdbConflictError as e:
             if attempt == ATTEMPTS:
                 raise
