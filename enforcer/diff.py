@@ -69,7 +69,8 @@ class NbState:
     port_groups: list[NbRow[PortGroupRow]] = field(default_factory=list)
     address_sets: list[NbRow[AddressSetRow]] = field(default_factory=list)
     acls: dict[str, NbRow[AclRow]] = field(default_factory=dict)  # uuid -> row
-    lsp_uuids: dict[str, str] = field(default_factory=dict)  # LSP name -> uuid
+    # LSP name -> uuid: every switch port, or (a keyed view) the names the plan looks up.
+    lsp_uuids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -303,8 +304,19 @@ def _set_mutations(column: str, current: Iterable[Any], wanted: Iterable[Any]) -
     return mutations
 
 
-def _uuid_set(uuids: Iterable[str]) -> list[list[str]]:
-    return [["uuid", u] for u in uuids]
+def _port_mutations(held: frozenset[str], wanted: set[str], lsp_uuids: dict[str, str]) -> list[Any]:
+    """``ports`` mutations from the names held to the names wanted: only the names that
+    differ are looked up (a port the model could not name is held as its uuid, and stays
+    one: ``port_group_from_nb``)."""
+    mutations: list[Any] = []
+    if gone := held - wanted:
+        refs = sorted(["uuid", lsp_uuids.get(p, p)] for p in gone)
+        mutations.append(["ports", "delete", ovsdb_set(refs)])
+    if new := wanted - held:
+        mutations.append(
+            ["ports", "insert", ovsdb_set(sorted(["uuid", lsp_uuids[p]] for p in new))]
+        )
+    return mutations
 
 
 def _changed(current: Row, wanted: Row) -> list[str]:
@@ -385,9 +397,13 @@ def _plan_port_groups(
     lsp_uuids = state.lsp_uuids
     pairs, stale = _pair(desired.port_groups, state.port_groups)
     for row, nb in pairs:
-        absent = set(row.ports).difference(lsp_uuids)
+        held = frozenset(nb.row.ports) if nb is not None else frozenset()
+        # A port the group holds exists (a weak reference); only the others are looked up.
+        absent = set(row.ports).difference(held).difference(lsp_uuids)
         missing |= absent
-        present = replace(row, ports=tuple(p for p in row.ports if p not in absent))
+        present = (
+            replace(row, ports=tuple(p for p in row.ports if p not in absent)) if absent else row
+        )
         acls = refs.pop(row.key, [])
         if nb is None:
             ops.insert(PG, _port_group_json(present, lsp_uuids, acls))
@@ -396,10 +412,7 @@ def _plan_port_groups(
         mutations = []
         if "ports" in changed:
             changed.remove("ports")
-            # A port the model could not name is kept as its uuid (``port_group_from_nb``).
-            have = (lsp_uuids.get(p, p) for p in nb.row.ports)
-            mutations = _set_mutations("ports", have, (lsp_uuids[p] for p in present.ports))
-            mutations = [[c, how, ovsdb_set(_uuid_set(s[1]))] for c, how, s in mutations]
+            mutations = _port_mutations(held, set(present.ports), lsp_uuids)
         wire = _port_group_json(replace(present, ports=()), lsp_uuids, acls)
         update = {c: wire[c] for c in changed}
         if any(r[0] == "named-uuid" for r in acls) or nb.acls != {r[1] for r in acls}:

@@ -311,9 +311,7 @@ class _Tables:
         acl_uuids.update(u for g in groups for u in self.acls_of_group.get(g, ()))
         acls = {u: self.acls[u] for u in sorted(acl_uuids) if u in self.acls}
         ases = [self.address_sets[u] for k in sorted(keys) for u in as_keys.get(k, ())]
-        names = {p for nb in pgs for p in nb.row.ports}
-        names.update(p for pg in desired.port_groups for p in pg.ports)
-        lsp_uuids = {n: u for n in names if (u := self.lsp_uuids.get(n)) is not None}
+        lsp_uuids = {n: u for n in self._ports_to_look_up(desired) if (u := self.lsp_uuids.get(n))}
         state = NbState(port_groups=pgs, address_sets=ases, acls=acls, lsp_uuids=lsp_uuids)
         raw = self.raw
         versions = {
@@ -322,6 +320,21 @@ class _Tables:
             ACL: {u: raw[ACL][u].get("_version") for u in acls},
         }
         return state, versions
+
+    def _ports_to_look_up(self, desired: DesiredState) -> set[str]:
+        """The switch-port names ``plan`` looks up for ``desired``'s port groups: all of a
+        group not in the NB, else only the names it holds or wants but not both (a deny
+        group of thousands of ports gains or loses one: one name, not thousands)."""
+        names: set[str] = set()
+        for pg in desired.port_groups:
+            uuids = self.by_key[PG].get(pg.key)
+            if not uuids:
+                names.update(pg.ports)
+                continue
+            wanted = set(pg.ports)
+            for uuid in uuids:
+                names |= wanted.symmetric_difference(self.port_groups[uuid].row.ports)
+        return names
 
     def state(self) -> NbState:
         return NbState(

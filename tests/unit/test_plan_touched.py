@@ -181,13 +181,15 @@ def test_the_keyed_plan_is_the_full_plan(step: str) -> None:
     assert full.ops, "the step changes rows"
     assert normalized(touched) == normalized(reference) == normalized(full)
     assert touched.result.counts == full.result.counts
-    # The keyed state holds the touched rows only, and only the switch ports they name.
+    # The keyed state holds the touched rows only, and only the switch ports whose
+    # membership changes (or those of a new port group).
     assert len(state.port_groups) < len(tables.port_groups)
-    named = {p for nb in state.port_groups for p in nb.row.ports}
-    named |= {
-        p for pg in compiler.desired_for(tables.scope(delta.keys)).port_groups for p in pg.ports
-    }
-    assert set(state.lsp_uuids) == named & set(tables.lsp_uuids)
+    held = {nb.row.key: set(nb.row.ports) for nb in state.port_groups}
+    differ: set[str] = set()
+    for pg in compiler.desired_for(tables.scope(delta.keys)).port_groups:
+        differ |= set(pg.ports) ^ held[pg.key] if pg.key in held else set(pg.ports)
+    assert set(state.lsp_uuids) == differ & set(tables.lsp_uuids)
+    assert len(state.lsp_uuids) < len(tables.lsp_uuids)
 
 
 def test_a_removed_acl_brings_its_unchanged_port_group_on_both_sides() -> None:
@@ -312,3 +314,16 @@ def test_an_acl_taken_from_another_port_group_is_guarded_too() -> None:
     assert (ACL, moved[1]) in guarded and (ACL, moved[1]) not in written(p)
     assert set(guarded) == written(p) | {(ACL, moved[1])}
     assert {(PG, a_uuid), (PG, b_uuid)} <= written(p)
+
+
+def test_a_switch_port_not_in_the_nb_yet_is_left_out_and_reported_the_same() -> None:
+    compiler = IncrementalCompiler()
+    compiler.load(BASE)
+    new_port = lsp_name(NAD, "ns1", "pod-20")
+    raw = nb_rows_of(compiler, [p for p in all_ports() if p != new_port])
+    tables = replica_of(raw)
+    delta = compiler.load(STEPS["pod added"])
+    full = plan(compiler.desired(), state_from_rows(raw))
+    touched, _ = keyed_plan(tables, compiler, delta.keys)
+    assert touched.result.missing_ports == full.result.missing_ports == (new_port,)
+    assert normalized(touched) == normalized(full)
