@@ -164,15 +164,18 @@ def _plan_and_write(
     before_write: Callable[[], None] | None,
     keep: frozenset[str] = frozenset(),
     keys: frozenset[str] | None = None,
+    desired_for: Callable[[frozenset[str]], DesiredState] | None = None,
 ) -> tuple[ReconcileResult, int]:
     """``reconcile_against``, also giving the replica generation the last plan saw. With
-    ``keys``, only those rows are planned (an incremental step; the rest is as planned)."""
+    ``keys``, only those rows are planned (an incremental step; the rest is as planned),
+    from ``desired_for`` (``IncrementalCompiler.desired_for``: no scan of ``desired``)."""
     for attempt in range(1, ATTEMPTS + 1):
         if keys is None:
             view = replica.view()
             p = plan(desired, view.state, keep)
         else:
-            touched, view = replica.view_of_keys(keys, desired_of_keys(desired))
+            lookup = desired_for or desired_of_keys(desired)
+            touched, view = replica.view_of_keys(keys, lookup)
             p = plan(touched, view.state, keep)
         if p.result.missing_ports:
             replica.watch_ports(p.result.missing_ports)

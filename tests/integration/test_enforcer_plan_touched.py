@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from enforcer.compile import compile
-from enforcer.desired import DesiredState
 from enforcer.diff import PG, ReconcileResult, plan, read_state
 from enforcer.incremental import IncrementalCompiler
 from enforcer.nb_replica import NbReplica
@@ -41,17 +41,28 @@ from tests.support.ovn_enforcement import (
 ADDED = "vma-ingress-from-vmc"
 
 
-def event(before: Snapshot, after: Snapshot) -> tuple[DesiredState, frozenset[str]]:
-    """The desired rows after the event that turns ``before`` into ``after``, and its keys."""
+@dataclass(frozen=True)
+class Event:
+    """The compiler after the event that turns one snapshot into another, and its keys."""
+
+    compiler: IncrementalCompiler
+    keys: frozenset[str]
+
+
+def event(before: Snapshot, after: Snapshot) -> Event:
     compiler = IncrementalCompiler()
     compiler.load(before)
     delta = compiler.load(after)
     assert delta.keys
-    return compiler.desired(), frozenset(delta.keys)
+    return Event(compiler, frozenset(delta.keys))
 
 
-def write_event(replica: NbReplica, desired: DesiredState, keys: frozenset[str]) -> ReconcileResult:
-    return _plan_and_write(replica, desired, None, frozenset(), keys)[0]
+def write_event(replica: NbReplica, e: Event, keyed_desired: bool = True) -> ReconcileResult:
+    """Plan and write the event's rows: from the compiler's ``desired_for`` (as the running
+    enforcer does), or with ``keyed_desired`` False from its whole desired state."""
+    desired_for = e.compiler.desired_for if keyed_desired else None
+    desired = e.compiler.desired()
+    return _plan_and_write(replica, desired, None, frozenset(), e.keys, desired_for)[0]
 
 
 def pending_ops(remote: str, snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -92,7 +103,7 @@ def test_a_writer_changing_a_row_the_plan_writes_aborts_it_and_the_replan_conver
                 tampered.append(uuid)
 
         sent = racing_writes(monkeypatch, replica, race)
-        result = write_event(replica, *event(snap, moved))
+        result = write_event(replica, event(snap, moved))
         assert result.transacted and len(sent) == 2  # aborted once, replanned, written
         # Each transaction waits for exactly the rows its ops write.
         for ops in sent:
@@ -122,7 +133,7 @@ def test_a_writer_changing_an_owned_row_the_plan_does_not_write_does_not_abort_i
                 others.append(unrelated[0])
 
         sent = racing_writes(monkeypatch, replica, race)
-        result = write_event(replica, *event(snap, moved))
+        result = write_event(replica, event(snap, moved), keyed_desired=False)
         assert result.transacted and len(sent) == 1  # written at the first attempt
         # The event's rows are in; the other writer's change is drift for a replan to repair.
         (repair,) = pending_ops(ovn.nb_remote, moved)
@@ -155,7 +166,7 @@ def test_a_concurrent_insert_of_the_same_port_group_is_caught_and_replanned(
 
         sent = racing_writes(monkeypatch, replica, race)
         with caplog.at_level(logging.WARNING, logger="mnp.enforcer"):
-            result = write_event(replica, *event(fewer, snap))
+            result = write_event(replica, event(fewer, snap))
         assert result.transacted and len(sent) == 2
         assert "another writer inserted a row of the same index value first" in caplog.text
         # The replan adopted the other writer's rows: one port group per name, none missing.
