@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Generic, TypeVar
+from operator import itemgetter
+from typing import Any, Generic, TypeVar, cast
 
 from enforcer.desired import AclRow, AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
 from enforcer.ovsdb import (
@@ -179,7 +180,9 @@ def port_group_from_nb(
     """Ports read back as switch-port names, as compile writes them (a uuid with no port
     of that name stays a uuid, so it differs and is rewritten)."""
     ids = _pairs(row.get("external_ids"))
-    ports = sorted(lsp_names.get(u, u) for u in uuid_values(row.get("ports", ["set", []])))
+    # In C (``map``), as deny groups hold thousands; every atom is a ["uuid", u] pair.
+    uuids = list(map(itemgetter(1), set_values(row.get("ports", ["set", []]))))
+    ports = sorted(cast("Iterable[str]", map(lsp_names.get, uuids, uuids)))  # name, or uuid
     columns = PortGroupRow(
         str(row.get("name", "")), tuple(ports), ids, parse_port_group_id(dict(ids))
     )
