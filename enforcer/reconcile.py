@@ -381,7 +381,10 @@ class Reconciler:
         desired = self._incremental.desired_for(keys)
 
         def plan_keys() -> ReconcileResult:
-            result = _plan_and_write(replica, desired, self.before_write, self._keep, keys)[0]
+            compiler = self._incremental
+            result = _plan_and_write(
+                replica, desired, self.before_write, self._keep, keys, compiler.desired_for
+            )[0]
             self._wait_for(result, desired)
             return result
 
