@@ -6,7 +6,9 @@ back from its ``external_ids``. ``plan`` is pure: one small builder per table ap
 ops to one op list (inserts first, so later ops can name them by ``uuid-name``), and it
 yields the ops and the per-table counts. Rows without the marker are never named in an
 op; owned rows of no known kind, and owned rows no longer desired, are deleted. An
-unchanged state plans no ops at all.
+unchanged state plans no ops at all. A changed set column that can be big (a port group's
+``ports``, an address set's ``addresses``) is a ``mutate`` of the elements that differ, not
+a rewrite of the whole set: the row counts once, as an update.
 
 ``plan(keep=...)`` is the fail-safe's hook (``enforcer.fail_safe``): the owned rows of those
 policies, and the isolation of the pods in their port groups, are left as they are.

@@ -312,7 +312,7 @@ class _Tables:
     ) -> tuple[NbState, dict[str, dict[str, Any]]]:
         """The owned rows of ``keys`` (``diff.rows_for_keys``'s state side, found through the
         indexes: a port group with every ACL it holds or that is of it), the switch ports
-        they and the ``desired`` port groups name, and those rows' versions."""
+        ``plan`` looks up for the ``desired`` port groups, and those rows' versions."""
         pg_keys, as_keys = self.by_key[PG], self.by_key[AS]
         groups = {pg.key for pg in desired.port_groups} | {k for k in keys if k in pg_keys}
         pgs = [self.port_groups[u] for g in sorted(groups) for u in pg_keys.get(g, ())]
