@@ -6,7 +6,9 @@ back from its ``external_ids``. ``plan`` is pure: one small builder per table ap
 ops to one op list (inserts first, so later ops can name them by ``uuid-name``), and it
 yields the ops and the per-table counts. Rows without the marker are never named in an
 op; owned rows of no known kind, and owned rows no longer desired, are deleted. An
-unchanged state plans no ops at all.
+unchanged state plans no ops at all. A changed set column that can be big (a port group's
+``ports``, an address set's ``addresses``) is a ``mutate`` of the elements that differ, not
+a rewrite of the whole set: the row counts once, as an update.
 
 ``plan(keep=...)`` is the fail-safe's hook (``enforcer.fail_safe``): the owned rows of those
 policies, and the isolation of the pods in their port groups, are left as they are.
@@ -15,9 +17,10 @@ policies, and the isolation of the pods in their port groups, are left as they a
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Generic, TypeVar
+from operator import itemgetter
+from typing import Any, Generic, TypeVar, cast
 
 from enforcer.desired import AclRow, AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
 from enforcer.ovsdb import (
@@ -69,7 +72,8 @@ class NbState:
     port_groups: list[NbRow[PortGroupRow]] = field(default_factory=list)
     address_sets: list[NbRow[AddressSetRow]] = field(default_factory=list)
     acls: dict[str, NbRow[AclRow]] = field(default_factory=dict)  # uuid -> row
-    lsp_uuids: dict[str, str] = field(default_factory=dict)  # LSP name -> uuid
+    # LSP name -> uuid: every switch port, or (a keyed view) the names the plan looks up.
+    lsp_uuids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,7 +182,9 @@ def port_group_from_nb(
     """Ports read back as switch-port names, as compile writes them (a uuid with no port
     of that name stays a uuid, so it differs and is rewritten)."""
     ids = _pairs(row.get("external_ids"))
-    ports = sorted(lsp_names.get(u, u) for u in uuid_values(row.get("ports", ["set", []])))
+    # In C (``map``), as deny groups hold thousands; every atom is a ["uuid", u] pair.
+    uuids = list(map(itemgetter(1), set_values(row.get("ports", ["set", []]))))
+    ports = sorted(cast("Iterable[str]", map(lsp_names.get, uuids, uuids)))  # name, or uuid
     columns = PortGroupRow(
         str(row.get("name", "")), tuple(ports), ids, parse_port_group_id(dict(ids))
     )
@@ -260,10 +266,23 @@ class _Ops:
         self.inserts.append(op)
         self.counts[(table, "insert")] += 1
 
-    def update(self, table: str, uuid: str, row: dict[str, Any]) -> None:
-        """Only the changed columns; nothing when none changed."""
+    def update(
+        self,
+        table: str,
+        uuid: str,
+        row: dict[str, Any],
+        mutations: Sequence[list[Any]] = (),
+    ) -> None:
+        """Only the changed columns, and a big set column as ``mutations`` of the elements
+        that changed (one port leaving a deny group of thousands must not resend them
+        all); one row written however many ops it takes, nothing when nothing changed."""
+        where = _where(uuid)
         if row:
-            self.changes.append({"op": "update", "table": table, "where": _where(uuid), "row": row})
+            self.changes.append({"op": "update", "table": table, "where": where, "row": row})
+        if mutations:
+            op = {"op": "mutate", "table": table, "where": where, "mutations": list(mutations)}
+            self.changes.append(op)
+        if row or mutations:
             self.counts[(table, "update")] += 1
 
     def delete(self, table: str, uuid: str) -> None:
@@ -276,6 +295,33 @@ class _Ops:
 
 def _where(uuid: str) -> list[Any]:
     return [["_uuid", "==", ["uuid", uuid]]]
+
+
+def _set_mutations(column: str, current: Iterable[Any], wanted: Iterable[Any]) -> list[list[Any]]:
+    """``delete`` the elements ``current`` has and ``wanted`` has not, ``insert`` the others:
+    applied to ``current`` (the guard makes sure it still is), they give ``wanted``."""
+    have, want = set(current), set(wanted)
+    mutations: list[list[Any]] = []
+    if gone := have - want:
+        mutations.append([column, "delete", ovsdb_set(sorted(gone))])
+    if new := want - have:
+        mutations.append([column, "insert", ovsdb_set(sorted(new))])
+    return mutations
+
+
+def _port_mutations(held: frozenset[str], wanted: set[str], lsp_uuids: dict[str, str]) -> list[Any]:
+    """``ports`` mutations from the names held to the names wanted: only the names that
+    differ are looked up (a port the model could not name is held as its uuid, and stays
+    one: ``port_group_from_nb``)."""
+    mutations: list[Any] = []
+    if gone := held - wanted:
+        refs = sorted(["uuid", lsp_uuids.get(p, p)] for p in gone)
+        mutations.append(["ports", "delete", ovsdb_set(refs)])
+    if new := wanted - held:
+        mutations.append(
+            ["ports", "insert", ovsdb_set(sorted(["uuid", lsp_uuids[p]] for p in new))]
+        )
+    return mutations
 
 
 def _changed(current: Row, wanted: Row) -> list[str]:
@@ -307,11 +353,16 @@ def _pair(
 def _plan_address_sets(desired: DesiredState, state: NbState, ops: _Ops) -> None:
     pairs, stale = _pair(desired.address_sets, state.address_sets)
     for row, nb in pairs:
-        wire = _address_set_json(row)
         if nb is None:
-            ops.insert(AS, wire)
-        else:
-            ops.update(AS, nb.uuid, {c: wire[c] for c in _changed(nb.row, row)})
+            ops.insert(AS, _address_set_json(row))
+            continue
+        changed = _changed(nb.row, row)
+        mutations = []
+        if "addresses" in changed:
+            changed.remove("addresses")
+            mutations = _set_mutations("addresses", nb.row.addresses, row.addresses)
+        wire = _address_set_json(replace(row, addresses=())) if changed else {}
+        ops.update(AS, nb.uuid, {c: wire[c] for c in changed}, mutations)
     for nb in stale:
         ops.delete(AS, nb.uuid)
 
@@ -348,19 +399,30 @@ def _plan_port_groups(
     """Port groups with their ports and ACL references; returns the desired switch ports
     not in the NB yet (left out now, picked up by a later reconcile)."""
     missing: set[str] = set()
+    lsp_uuids = state.lsp_uuids
     pairs, stale = _pair(desired.port_groups, state.port_groups)
     for row, nb in pairs:
-        missing.update(p for p in row.ports if p not in state.lsp_uuids)
-        present = replace(row, ports=tuple(p for p in row.ports if p in state.lsp_uuids))
+        held = frozenset(nb.row.ports) if nb is not None else frozenset()
+        # A port the group holds exists (a weak reference); only the others are looked up.
+        absent = set(row.ports).difference(held).difference(lsp_uuids)
+        missing |= absent
+        present = (
+            replace(row, ports=tuple(p for p in row.ports if p not in absent)) if absent else row
+        )
         acls = refs.pop(row.key, [])
-        wire = _port_group_json(present, state.lsp_uuids, acls)
         if nb is None:
-            ops.insert(PG, wire)
+            ops.insert(PG, _port_group_json(present, lsp_uuids, acls))
             continue
-        update = {c: wire[c] for c in _changed(nb.row, present)}
+        changed = _changed(nb.row, present)
+        mutations = []
+        if "ports" in changed:
+            changed.remove("ports")
+            mutations = _port_mutations(held, set(present.ports), lsp_uuids)
+        wire = _port_group_json(replace(present, ports=()), lsp_uuids, acls)
+        update = {c: wire[c] for c in changed}
         if any(r[0] == "named-uuid" for r in acls) or nb.acls != {r[1] for r in acls}:
             update["acls"] = wire["acls"]
-        ops.update(PG, nb.uuid, update)
+        ops.update(PG, nb.uuid, update, mutations)
     if refs:
         raise ValueError(f"ACLs reference port groups that are not desired: {sorted(refs)}")
     for nb in stale:
@@ -452,6 +514,69 @@ def plan(desired: DesiredState, state: NbState, keep: frozenset[str] = frozenset
         held=tuple(sorted(held)),
     )
     return Plan(all_ops, result)
+
+
+def guarded_rows(ops: Iterable[dict[str, Any]], state: NbState) -> list[tuple[str, str]]:
+    """(table, uuid) of each existing row the ``ops`` planned from ``state`` depend on: the
+    transaction waits for each at the version the plan saw.
+
+    Why that guard is enough: the plan is right as long as the rows it changes are as it saw
+    them, so every row it updates, mutates or deletes is waited for (a change or a delete by
+    anyone aborts the transaction, and the replan sees that change). Rows it inserts need
+    no wait: a Port_Group's and an Address_Set's name derive from the row's key and are
+    unique indexes of the NB schema, so a concurrent insert of the same row fails the commit
+    (``constraint violation``, raised as OvsdbConflictError); an ACL is not a root row, it
+    lives only while a port group's ``acls`` holds it, and each port group whose ``acls``
+    the plan writes is inserted or waited for. An existing ACL a written ``acls`` takes
+    from elsewhere (not held by that port group now) is waited for too: its loss would
+    break the strong reference. Rows the plan does not write may change at any moment,
+    before the commit or after it alike: the monitor reports it and a replan repairs it.
+    Switch ports are never waited for (OVN-Kubernetes churns them): ``Port_Group.ports``
+    is a weak reference, so the server drops a port that is gone."""
+    held = {pg.uuid: pg.acls for pg in state.port_groups}
+    rows: dict[tuple[str, str], None] = {}  # ordered, without duplicates
+    for op in ops:
+        kind, table = op["op"], op["table"]
+        uuid = op["where"][0][2][1] if kind in ("update", "mutate", "delete") else None
+        if uuid is not None:
+            rows[(table, uuid)] = None
+        acls = op.get("row", {}).get("acls") if table == PG else None
+        if acls is not None:
+            current = held.get(uuid, frozenset()) if uuid is not None else frozenset()
+            for ref in set_values(acls):
+                if ref[0] == "uuid" and ref[1] not in current:
+                    rows[(ACL, ref[1])] = None
+    return list(rows)
+
+
+def desired_of_keys(desired: DesiredState) -> Callable[[Iterable[str]], DesiredState]:
+    """``IncrementalCompiler.desired_for`` over a whole ``DesiredState`` (indexed once, when
+    only that is at hand): the rows of the keys asked, every port group among them or
+    holding an ACL among them with all its ACLs; all statuses."""
+    port_groups = {pg.key: pg for pg in desired.port_groups}
+    address_sets = {a.key: a for a in desired.address_sets}
+    acls = {a.key: a for a in desired.acls}
+    acls_of: dict[str, list[AclRow]] = defaultdict(list)
+    for acl in desired.acls:
+        if acl.port_group is not None:
+            acls_of[acl.port_group.key].append(acl)
+
+    def rows_of(keys: Iterable[str]) -> DesiredState:
+        wanted = set(keys)
+        groups = {k for k in wanted if k in port_groups}
+        groups |= {
+            acl.port_group.key
+            for k in wanted
+            if (acl := acls.get(k)) is not None and acl.port_group is not None
+        }
+        return replace(
+            desired,
+            port_groups=tuple(port_groups[g] for g in sorted(groups) if g in port_groups),
+            address_sets=tuple(address_sets[k] for k in sorted(wanted) if k in address_sets),
+            acls=tuple(a for g in sorted(groups) for a in acls_of.get(g, ())),
+        )
+
+    return rows_of
 
 
 def rows_for_keys(

@@ -43,11 +43,13 @@ import random
 import socket
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from enforcer.desired import AclRow, AddressSetRow, PortGroupRow
+from enforcer.desired import AclRow, AddressSetRow, DesiredState, PortGroupRow
 from enforcer.diff import (
     ACL,
     AS,
@@ -57,7 +59,7 @@ from enforcer.diff import (
     NbState,
     acl_from_nb,
     address_set_from_nb,
-    owned_condition,
+    guarded_rows,
     port_group_from_nb,
     read_queries,
 )
@@ -96,30 +98,28 @@ class ReplicaNotSyncedError(OvsdbConnectionError):
 
 @dataclass(frozen=True)
 class ReplicaView:
-    """The replica as of one moment: the state to plan from, each owned row's ``_version``,
-    and the replica's generation."""
+    """The replica as of one moment: the state to plan from (all owned rows, or those of
+    some keys), each of its rows' ``_version``, and the replica's generation."""
 
     state: NbState
     versions: dict[str, dict[str, Any]]  # table -> uuid -> _version
     generation: int
 
-    def guard(self) -> list[dict[str, Any]]:
-        """``wait`` ops: the transaction holds only if each owned table still has exactly
-        these rows at these versions (no row changed, appeared or left the condition)."""
+    def guard(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``wait`` ops for a plan's ``ops``: each row they depend on (``guarded_rows`` says
+        which, and why that is enough) must still be at the version this view saw; any
+        other owned row may change meanwhile without aborting the transaction."""
         return [
             {
                 "op": "wait",
                 "table": table,
                 "timeout": 0,
-                "where": owned_condition(),
-                "columns": ["_uuid", "_version"],
+                "where": [["_uuid", "==", ["uuid", uuid]]],
+                "columns": ["_version"],
                 "until": "==",
-                "rows": [
-                    {"_uuid": ["uuid", uuid], "_version": version}
-                    for uuid, version in sorted(versions.items())
-                ],
+                "rows": [{"_version": self.versions[table][uuid]}],
             }
-            for table, versions in self.versions.items()
+            for table, uuid in guarded_rows(ops, self.state)
         ]
 
 
@@ -151,12 +151,22 @@ def _column_kinds(schema: dict[str, Any], table: str) -> dict[str, _ColumnKind]:
     return kinds
 
 
-def _hashable(atom: Any) -> Any:
-    return tuple(atom) if isinstance(atom, list) else atom
-
-
-def _atom(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+def _toggled(old: list[Any], change: list[Any]) -> list[Any]:
+    """``old`` with the elements of ``change`` it has removed and the others added. Atoms of
+    one column are all of one kind (``["uuid", u]`` pairs, or scalars), so the membership
+    index is built in C (``map``): a deny group of thousands of ports that gains one port
+    costs one C pass over them, not a Python step per port."""
+    if not change:
+        return list(old)
+    pairs = isinstance(change[0], list)
+    present = set(map(itemgetter(1), old)) if pairs else set(old)
+    flip = {c[1] if pairs else c for c in change}
+    gone = flip & present
+    added = [c for c in change if (c[1] if pairs else c) not in gone]
+    if not gone:
+        return [*old, *added]
+    kept = [a for a in old if (a[1] if pairs else a) not in gone]
+    return [*kept, *added]
 
 
 def apply_row_diff(
@@ -176,17 +186,17 @@ def apply_row_diff(
                     pairs[key] = value
             out[column] = ["map", [[k, v] for k, v in pairs.items()]]
         elif kind.is_set:
-            old = out.get(column, ["set", []])
-            elements = {_hashable(a) for a in set_values(old)}
-            elements ^= {_hashable(a) for a in set_values(change)}
-            out[column] = ["set", [_atom(a) for a in elements]]
+            old = set_values(out.get(column, ["set", []]))
+            out[column] = ["set", _toggled(old, set_values(change))]
         else:
             out[column] = change
     return out
 
 
 class _Tables:
-    """The monitored rows as received and as the models ``plan`` takes, rebuilt per row."""
+    """The monitored rows as received and as the models ``plan`` takes, rebuilt per row, with
+    each owned row indexed by its key (and each ACL by its port group's), so the rows of a
+    few keys are found without a scan (``keyed``)."""
 
     def __init__(self) -> None:
         self.raw: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in (*OWNED_TABLES, LSP)}
@@ -197,6 +207,14 @@ class _Tables:
         self.lsp_uuids: dict[str, str] = {}  # name -> uuid
         # Keys of the owned rows whose model changed (before and after) since last taken.
         self.changed_keys: set[str] = set()
+        self._models: dict[str, dict[str, Any]] = {
+            PG: self.port_groups,
+            AS: self.address_sets,
+            ACL: self.acls,
+        }
+        # table -> row key -> uuids (several when duplicated); port-group key -> ACL uuids.
+        self.by_key: dict[str, dict[str, set[str]]] = {t: defaultdict(set) for t in OWNED_TABLES}
+        self.acls_of_group: dict[str, set[str]] = defaultdict(set)
 
     def apply(
         self, kinds: dict[str, dict[str, _ColumnKind]], updates: dict[str, Any]
@@ -247,26 +265,85 @@ class _Tables:
         return name if name != old else None
 
     def _model(self, table: str, uuid: str, row: dict[str, Any] | None) -> None:
-        models: dict[str, NbRow[Any]]
-        if table == PG:
-            models = self.port_groups
-        elif table == AS:
-            models = self.address_sets
-        else:
-            models = self.acls
+        models = self._models[table]
         old = models.pop(uuid, None)
         if old is not None:
+            self._index(table, old, add=False)
             self.changed_keys.add(old.row.key)
         if row is None:
             return
+        new: NbRow[Any]
         if table == PG:
-            new: NbRow[Any] = port_group_from_nb(uuid, row, self.lsp_names)
+            new = port_group_from_nb(uuid, row, self.lsp_names)
         elif table == AS:
             new = NbRow(uuid, address_set_from_nb(row))
         else:
             new = NbRow(uuid, acl_from_nb(row))
         models[uuid] = new
+        self._index(table, new, add=True)
         self.changed_keys.add(new.row.key)
+
+    def _index(self, table: str, nb: NbRow[Any], add: bool) -> None:
+        entries = [(self.by_key[table], nb.row.key)]
+        if table == ACL and nb.row.port_group is not None:
+            entries.append((self.acls_of_group, nb.row.port_group.key))
+        for index, key in entries:
+            if add:
+                index[key].add(nb.uuid)
+                continue
+            uuids = index[key]
+            uuids.discard(nb.uuid)
+            if not uuids:
+                del index[key]
+
+    def scope(self, keys: Iterable[str]) -> frozenset[str]:
+        """``keys`` and the keys of the port groups their owned ACLs are in: an ACL gone from
+        the desired rows still has its port group, whose ``acls`` is rewritten whole."""
+        wanted = set(keys)
+        for key in list(wanted):
+            for uuid in self.by_key[ACL].get(key, ()):
+                group = self.acls[uuid].row.port_group
+                if group is not None:
+                    wanted.add(group.key)
+        return frozenset(wanted)
+
+    def keyed(
+        self, keys: frozenset[str], desired: DesiredState
+    ) -> tuple[NbState, dict[str, dict[str, Any]]]:
+        """The owned rows of ``keys`` (``diff.rows_for_keys``'s state side, found through the
+        indexes: a port group with every ACL it holds or that is of it), the switch ports
+        ``plan`` looks up for the ``desired`` port groups, and those rows' versions."""
+        pg_keys, as_keys = self.by_key[PG], self.by_key[AS]
+        groups = {pg.key for pg in desired.port_groups} | {k for k in keys if k in pg_keys}
+        pgs = [self.port_groups[u] for g in sorted(groups) for u in pg_keys.get(g, ())]
+        acl_uuids = {u for pg in pgs for u in pg.acls}
+        acl_uuids.update(u for g in groups for u in self.acls_of_group.get(g, ()))
+        acls = {u: self.acls[u] for u in sorted(acl_uuids) if u in self.acls}
+        ases = [self.address_sets[u] for k in sorted(keys) for u in as_keys.get(k, ())]
+        lsp_uuids = {n: u for n in self._ports_to_look_up(desired) if (u := self.lsp_uuids.get(n))}
+        state = NbState(port_groups=pgs, address_sets=ases, acls=acls, lsp_uuids=lsp_uuids)
+        raw = self.raw
+        versions = {
+            PG: {nb.uuid: raw[PG][nb.uuid].get("_version") for nb in pgs},
+            AS: {nb.uuid: raw[AS][nb.uuid].get("_version") for nb in ases},
+            ACL: {u: raw[ACL][u].get("_version") for u in acls},
+        }
+        return state, versions
+
+    def _ports_to_look_up(self, desired: DesiredState) -> set[str]:
+        """The switch-port names ``plan`` looks up for ``desired``'s port groups: all of a
+        group not in the NB, else only the names it holds or wants but not both (a deny
+        group of thousands of ports gains or loses one: one name, not thousands)."""
+        names: set[str] = set()
+        for pg in desired.port_groups:
+            uuids = self.by_key[PG].get(pg.key)
+            if not uuids:
+                names.update(pg.ports)
+                continue
+            wanted = set(pg.ports)
+            for uuid in uuids:
+                names |= wanted.symmetric_difference(self.port_groups[uuid].row.ports)
+        return names
 
     def state(self) -> NbState:
         return NbState(
@@ -361,14 +438,40 @@ class NbReplica:
         """The current state, waiting up to ``timeout`` (default: the I/O timeout) for a
         replica that is (re)connecting; ReplicaNotSyncedError if it does not make it."""
         with self._cond:
-            if not self._cond.wait_for(
-                lambda: self._synced or self._stop.is_set(),
-                timeout=self.timeout if timeout is None else timeout,
-            ):
-                raise ReplicaNotSyncedError(f"no current copy of the NB: {self._error}")
-            if self._stop.is_set():
-                raise ReplicaNotSyncedError("the NB replica is stopped")
+            self._wait_synced(timeout)
             return ReplicaView(self._tables.state(), self._tables.versions(), self._generation)
+
+    def view_of_keys(
+        self,
+        keys: Iterable[str],
+        desired_for: Callable[[frozenset[str]], DesiredState],
+        timeout: float | None = None,
+    ) -> tuple[DesiredState, ReplicaView]:
+        """The desired rows and a view of the owned rows of ``keys`` only, in time of those
+        rows (no copy of the replica): what ``plan`` needs for one event. ``desired_for``
+        (``IncrementalCompiler.desired_for``) is asked for ``keys`` plus the port groups of
+        their owned ACLs, so an ACL no longer desired comes with its port group on both
+        sides. The view's port groups are the desired ones and those the keys name: an
+        owned ACL of a key put into another port group since (by another writer) is left
+        for the replan its monitor update brings."""
+        with self._cond:
+            self._wait_synced(timeout)
+            scope = self._tables.scope(keys)
+        desired = desired_for(scope)
+        with self._cond:
+            self._wait_synced(timeout)
+            state, versions = self._tables.keyed(scope, desired)
+            return desired, ReplicaView(state, versions, self._generation)
+
+    def _wait_synced(self, timeout: float | None) -> None:
+        """(Holding ``_cond``.) Wait for a current copy, or raise ReplicaNotSyncedError."""
+        if not self._cond.wait_for(
+            lambda: self._synced or self._stop.is_set(),
+            timeout=self.timeout if timeout is None else timeout,
+        ):
+            raise ReplicaNotSyncedError(f"no current copy of the NB: {self._error}")
+        if self._stop.is_set():
+            raise ReplicaNotSyncedError("the NB replica is stopped")
 
     def wait_past(self, generation: int, timeout: float) -> bool:
         """Wait until an update newer than ``generation`` is applied; whether one was."""

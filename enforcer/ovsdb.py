@@ -486,12 +486,32 @@ def checked_results(remote: str, ops: list[dict[str, Any]], results: Any) -> lis
                     f"{remote}: {op.get('table')} rows changed between read and "
                     "write (another writer); the transaction was aborted, nothing written"
                 )
+            if op.get("op") == "commit" and _inserted_after_another_writer(res):
+                raise OvsdbConflictError(
+                    f"{remote}: another writer inserted a row of the same index value first "
+                    f"({res.get('details')}); the transaction was aborted, nothing written"
+                )
             raise OvsdbError(
                 f"{remote}: transaction failed at op {i} ({where}): {res['error']}{details}"
             )
     if len(results) < len(ops):
         raise OvsdbError(f"{remote}: transaction returned {len(results)} of {len(ops)} results")
     return results
+
+
+def _inserted_after_another_writer(result: dict[str, Any]) -> bool:
+    """Whether a failed commit is a unique index (such as ``Port_Group.name``) that a row
+    inserted here shares with a row already in the database: most likely one another writer
+    inserted since the plan was made (a plan never inserts a row it saw, and its own rows
+    never share a name), so a replan adopts it. A row of that name without mnp's owner
+    marker is refused the same way on every attempt, until the replans run out. The
+    server's details say which rows collided and where each came from."""
+    details = str(result.get("details", ""))
+    return (
+        result.get("error") == "constraint violation"
+        and "was inserted by this transaction" in details
+        and "existed in the database before this transaction" in details
+    )
 
 
 def _first_answer(

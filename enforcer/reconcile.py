@@ -20,7 +20,7 @@ from typing import Protocol
 
 from enforcer.compile import compile
 from enforcer.desired import DesiredState, PolicyStatus
-from enforcer.diff import ACL, AS, PG, ReconcileResult, plan, read_state, rows_for_keys
+from enforcer.diff import ACL, AS, PG, ReconcileResult, desired_of_keys, plan, read_state
 from enforcer.fail_safe import FailSafe, Guarded
 from enforcer.incremental import Delta, Event, IncrementalCompiler, NetworkEvent, PolicyEvent
 from enforcer.nb_replica import NbReplica
@@ -164,15 +164,19 @@ def _plan_and_write(
     before_write: Callable[[], None] | None,
     keep: frozenset[str] = frozenset(),
     keys: frozenset[str] | None = None,
+    desired_for: Callable[[frozenset[str]], DesiredState] | None = None,
 ) -> tuple[ReconcileResult, int]:
     """``reconcile_against``, also giving the replica generation the last plan saw. With
-    ``keys``, only those rows are planned (an incremental step; the rest is as planned)."""
+    ``keys``, only those rows are planned (an incremental step; the rest is as planned),
+    from ``desired_for`` (``IncrementalCompiler.desired_for``: no scan of ``desired``)."""
     for attempt in range(1, ATTEMPTS + 1):
-        view = replica.view()
         if keys is None:
+            view = replica.view()
             p = plan(desired, view.state, keep)
         else:
-            p = plan(*rows_for_keys(desired, view.state, keys), keep)
+            lookup = desired_for or desired_of_keys(desired)
+            touched, view = replica.view_of_keys(keys, lookup)
+            p = plan(touched, view.state, keep)
         if p.result.missing_ports:
             replica.watch_ports(p.result.missing_ports)
         if not p.ops:
@@ -180,7 +184,7 @@ def _plan_and_write(
         if before_write is not None:
             before_write()
         try:
-            replica.transact(view.guard() + p.ops)
+            replica.transact(view.guard(p.ops) + p.ops)
         except OvsdbConflictError as e:
             if attempt == ATTEMPTS:
                 raise
@@ -377,7 +381,10 @@ class Reconciler:
         desired = self._incremental.desired_for(keys)
 
         def plan_keys() -> ReconcileResult:
-            result = _plan_and_write(replica, desired, self.before_write, self._keep, keys)[0]
+            compiler = self._incremental
+            result = _plan_and_write(
+                replica, desired, self.before_write, self._keep, keys, compiler.desired_for
+            )[0]
             self._wait_for(result, desired)
             return result
 

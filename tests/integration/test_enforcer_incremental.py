@@ -61,3 +61,12 @@ def _relabel_and_policy_change(enforcer: Reconciler, target: NbTarget, snapshot:
 
     # The same pod again (what a status-only update leaves): nothing compiled or written.
     assert enforcer.apply([PodEvent(("bench", "pod-7"), pods[7])]) is None
+
+    # A rule dropped: its ACL and address sets go, its port group (same columns) stays.
+    policies = list(snapshot.policies[1:])
+    policies[0] = replace(policies[0], egress=())
+    result = enforcer.apply([PolicyEvent(policies[0].key, policies[0])])
+    assert not any(k.startswith("pg|") for k in enforcer.last_delta.keys)
+    assert result is not None and result.count("Port_Group", "delete") == 0
+    assert result.count("ACL", "delete") == 1
+    assert _pending_ops(target, replace(moved, policies=tuple(policies))) == 0

@@ -6,6 +6,7 @@ leader's death moves it to the new leader, resuming from its last transaction id
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -65,6 +66,32 @@ def agrees_with_a_fresh_read(replica: NbReplica, remote: str) -> Callable[[], bo
 
 def owned_uuids(ovn: OvnSandbox, table: str, *conditions: str) -> list[str]:
     return ovn.nbctl("--bare", "--columns=_uuid", "find", table, OWNED, *conditions).split()
+
+
+def written_uuids(ops: list[dict[str, Any]], table: str) -> list[str]:
+    """The rows of ``table`` a transaction's ops update, mutate or delete (its guard aside)."""
+    kinds = ("update", "mutate", "delete")
+    found = [op["where"][0][2][1] for op in ops if op["op"] in kinds and op["table"] == table]
+    return sorted(set(found))
+
+
+def racing_writes(
+    monkeypatch: pytest.MonkeyPatch,
+    replica: NbReplica,
+    race: Callable[[list[dict[str, Any]]], None],
+) -> list[list[dict[str, Any]]]:
+    """Run ``race`` with each transaction's ops right before the replica sends it (another
+    writer getting in between plan and write); returns the transactions sent."""
+    sent: list[list[dict[str, Any]]] = []
+    real = functools.partial(NbReplica.transact, replica)  # not an earlier race's wrapper
+
+    def transact(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        race(ops)
+        sent.append(ops)
+        return real(ops)
+
+    monkeypatch.setattr(replica, "transact", transact)
+    return sent
 
 
 def test_row_diffs_toggle_sets_and_update_maps() -> None:
@@ -133,7 +160,7 @@ def test_replica_agrees_with_a_fresh_read_through_foreign_changes(ovn: OvnSandbo
 
 
 def test_a_no_op_reconcile_sends_nothing_and_a_raced_write_is_replanned(
-    ovn: OvnSandbox,
+    ovn: OvnSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects = layer2_objects()
     snap = snapshot_of(objects)
@@ -150,27 +177,29 @@ def test_a_no_op_reconcile_sends_nothing_and_a_raced_write_is_replanned(
         find(relabeled, "Pod", "virt-launcher-vmc")["metadata"]["labels"]["app"] = "other"
         calls: list[str] = []
 
-        def race() -> None:
-            if not calls:
-                uuid = owned_uuids(ovn, "Port_Group")[0]
+        def race(ops: list[dict[str, Any]]) -> None:
+            if not calls:  # another writer deletes a port group this plan writes
+                uuid = written_uuids(ops, "Port_Group")[0]
                 ovn.nbctl("destroy", "Port_Group", uuid)
                 calls.append(uuid)
             else:
                 calls.append("replanned")
 
-        result = reconcile_against(replica, compile(snapshot_of(relabeled)), before_write=race)
+        racing_writes(monkeypatch, replica, race)
+        result = reconcile_against(replica, compile(snapshot_of(relabeled)))
         assert calls[1:] == ["replanned"] and result.transacted
         assert owned_keys(ovn) == expected_keys(snapshot_of(relabeled))
 
         touches: list[int] = []
 
-        def always() -> None:
+        def always(ops: list[dict[str, Any]]) -> None:
             touches.append(len(touches))
-            uuid = owned_uuids(ovn, "Port_Group")[0]
+            uuid = written_uuids(ops, "Port_Group")[0]
             ovn.nbctl("set", "Port_Group", uuid, f'external_ids:touched="{len(touches)}"')
 
+        racing_writes(monkeypatch, replica, always)
         with pytest.raises(OvsdbConflictError, match="changed between read and write"):
-            reconcile_against(replica, compile(snap), before_write=always)
+            reconcile_against(replica, compile(snap))
         assert len(touches) == ATTEMPTS
 
 

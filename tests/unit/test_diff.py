@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest.mock import ANY
 
 from enforcer.compile import compile
 from enforcer.desired import AddressSetRow, DesiredState
@@ -85,15 +86,54 @@ def test_unchanged_state_plans_no_ops() -> None:
     assert p.ops == [] and p.result.count() == 0
 
 
-def test_address_change_updates_only_the_address_set() -> None:
+def test_address_change_mutates_only_the_changed_addresses() -> None:
+    """A big set is not rewritten: the addresses that left are deleted, the new inserted."""
     state = state_of(DESIRED)
-    changed = replace(
-        DESIRED,
-        address_sets=(replace(DESIRED.address_sets[0], addresses=("192.168.100.99",)),),
-    )
+    assert DESIRED.address_sets[0].addresses == ("192.168.100.11",)
+    wanted = ("192.168.100.11", "192.168.100.98", "192.168.100.99")
+    changed = replace(DESIRED, address_sets=(replace(DESIRED.address_sets[0], addresses=wanted),))
     p = plan(changed, state)
-    assert [(op["op"], op["table"]) for op in p.ops] == [("update", AS)]
-    assert p.ops[0]["row"] == {"addresses": ["set", ["192.168.100.99"]]}
+    assert p.ops == [
+        {
+            "op": "mutate",
+            "table": AS,
+            "where": [["_uuid", "==", ["uuid", "u-as0"]]],
+            "mutations": [["addresses", "insert", ["set", ["192.168.100.98", "192.168.100.99"]]]],
+        }
+    ]
+    assert p.result.counts == {(AS, "update"): 1}  # a mutated row is one row written
+    gone = replace(DESIRED, address_sets=(replace(DESIRED.address_sets[0], addresses=()),))
+    assert plan(gone, state).ops[0]["mutations"] == [
+        ["addresses", "delete", ["set", ["192.168.100.11"]]]
+    ]
+
+
+def test_port_change_mutates_the_ports_and_updates_other_columns_in_the_same_row() -> None:
+    """A port group's ``ports`` changes by the ports that differ, as uuids; an edited column
+    beside it is an ``update`` of the same row, and the row is written once."""
+    state = state_of(DESIRED)
+    nb = state.port_groups[1]
+    assert nb.row.ports == ("ns1.l2_ns1_server",)
+    edited = (*nb.row.external_ids, ("extra", "x"))
+    state.port_groups[1] = replace(nb, row=replace(nb.row, external_ids=edited))
+    desired_pg = DESIRED.port_groups[1]
+    moved = replace(desired_pg, ports=("ns1.l2_ns1_client",))
+    p = plan(replace(DESIRED, port_groups=(DESIRED.port_groups[0], moved)), state)
+    where = [["_uuid", "==", ["uuid", nb.uuid]]]
+    assert p.ops == [
+        {"op": "update", "table": PG, "where": where, "row": {"external_ids": ANY}},
+        {
+            "op": "mutate",
+            "table": PG,
+            "where": where,
+            "mutations": [
+                ["ports", "delete", ["set", [["uuid", "u-lsp-server"]]]],
+                ["ports", "insert", ["set", [["uuid", "u-lsp-client"]]]],
+            ],
+        },
+    ]
+    assert p.ops[0]["row"]["external_ids"] == ["map", [list(kv) for kv in desired_pg.external_ids]]
+    assert p.result.counts == {(PG, "update"): 1} and p.result.rows_written == 1
 
 
 def test_stale_owned_rows_are_deleted_acls_by_dropping_references() -> None:

@@ -93,9 +93,9 @@ def test_plan_leaves_the_kept_policys_rows_and_their_isolation_untouched() -> No
     )
     desired = compile(replace(VALID, policies=(other,)))
     p = plan(desired, state, keep=frozenset({POLICY.key}))
-    deny = [op for op in p.ops if op["table"] == PG and op["op"] == "update"]
-    assert len(deny) == 1
-    assert sorted(u for _, u in deny[0]["row"]["ports"][1]) == ["u-lsp-client", "u-lsp-server"]
+    deny = [op for op in p.ops if op["table"] == PG and op["op"] in ("update", "mutate")]
+    assert len(deny) == 1  # the ports' change: the client in, the server not taken out
+    assert deny[0]["mutations"] == [["ports", "insert", ["set", [["uuid", "u-lsp-client"]]]]]
     assert not [op for op in p.ops if op["op"] == "delete"]
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enforcer.diff import ACL, AS, LSP, PG, NbState, state_from_rows
-from enforcer.nb_replica import _ColumnKind, _Tables
+from enforcer.nb_replica import _ColumnKind, _Tables, _toggled
 
 PORTS = [f"lsp-{i}" for i in range(4)]
 GROUPS = [f"pg-{i}" for i in range(3)]
@@ -100,3 +100,14 @@ def test_incremental_indexes_equal_a_full_build(updates: list[tuple[Any, ...]]) 
                     message.setdefault(PG, {})[pg] = {"modify": {"ports": port_refs([update[1]])}}
         tables.apply(KINDS, message)
         assert comparable(tables.state()) == comparable(state_from_rows(tables.raw))
+
+
+def test_a_set_diff_toggles_scalars_and_uuid_pairs() -> None:
+    assert sorted(_toggled(["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "10.0.0.3"])) == [
+        "10.0.0.1",
+        "10.0.0.3",
+    ]
+    refs = [["uuid", f"u{i}"] for i in range(5)]
+    out = _toggled(refs, [["uuid", "u3"], ["uuid", "u9"]])
+    assert sorted(out) == [["uuid", u] for u in ("u0", "u1", "u2", "u4", "u9")]
+    assert _toggled(refs, []) == refs and _toggled([], [["uuid", "a"]]) == [["uuid", "a"]]
