@@ -279,7 +279,7 @@ def timed_event(compiler: IncrementalCompiler, event: Event) -> tuple[float, int
     start = time.perf_counter()
     compiler.apply(event)
     delta = compiler.flush()
-    compiler.desired_for(delta.keys)
+    compiler.desired_for(delta.keys, delta.statuses)
     return time.perf_counter() - start, delta.rows_computed, len(delta.keys)
 
 
