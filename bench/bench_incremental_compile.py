@@ -186,11 +186,14 @@ class EventSource:
         self.next_pod = scale.pods
         self.next_policy = scale.policies
         self.added: list[tuple[str, str]] = []
+        self.keys = list(self.pods)  # every key ever seen (a pod keeps its namespace)
         self.policy_versions = {j: 0 for j in range(scale.policies)}
         self.ns_teams = {k: TEAMS[k % 2] for k in range(NAMESPACES)}
 
     def _some_pod(self) -> Pod:
-        return self.rng.choice(list(self.pods.values()))
+        while (pod := self.pods.get(self.rng.choice(self.keys))) is None:
+            pass
+        return pod
 
     def make(self, kind: str) -> Event:
         if kind == "pod relabel":  # to another group of its namespace
@@ -202,6 +205,7 @@ class EventSource:
             i, self.next_pod = self.next_pod, self.next_pod + 1
             pod = make_pod(self.scale, i, group=self.rng.randrange(self.scale.groups))
             self.added.append((pod.namespace, pod.name))
+            self.keys.append((pod.namespace, pod.name))
             return self._pod(pod)
         if kind == "pod delete":
             key = self.added.pop() if self.added else self._some_pod_key()
@@ -249,6 +253,27 @@ class EventFigures:
     seconds: list[float] = field(default_factory=list)
     rows_computed: list[int] = field(default_factory=list)
     rows_changed: list[int] = field(default_factory=list)
+    full_gcs: int = 0
+    full_gc_seconds: float = 0.0
+
+
+class FullGcWatch:
+    """Counts the interpreter's generation-2 collections and their time: with millions of
+    objects alive, one costs tens of milliseconds, landing on whichever event runs then."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.count += 1
+            self.seconds += time.perf_counter() - self._start
 
 
 @dataclass
@@ -315,11 +340,17 @@ def run_events(
     compiler: IncrementalCompiler, source: EventSource, kind: str, count: int
 ) -> EventFigures:
     figures = EventFigures()
-    for _ in range(count):
-        seconds, computed, changed = timed_event(compiler, source.make(kind))
-        figures.seconds.append(seconds)
-        figures.rows_computed.append(computed)
-        figures.rows_changed.append(changed)
+    watch = FullGcWatch()
+    gc.callbacks.append(watch)
+    try:
+        for _ in range(count):
+            seconds, computed, changed = timed_event(compiler, source.make(kind))
+            figures.seconds.append(seconds)
+            figures.rows_computed.append(computed)
+            figures.rows_changed.append(changed)
+    finally:
+        gc.callbacks.remove(watch)
+    figures.full_gcs, figures.full_gc_seconds = watch.count, watch.seconds
     return figures
 
 
@@ -345,8 +376,9 @@ def report_scale(scale: Scale, load: LoadFigures, events: dict[str, EventFigures
         f"({load.traced_retained / scale.pods:,.0f} B/pod); the snapshot's models "
         f"{load.snapshot_bytes / 2**20:.0f} MiB ({load.snapshot_bytes / scale.pods:,.0f} B/pod)",
         "",
-        "| event | p50 ms | p99 ms | max ms | rows computed p50 / max | rows changed p50 / max |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| event | p50 ms | p99 ms | max ms | rows computed p50 / max | rows changed p50 / max "
+        "| full GCs (ms each) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, f in events.items():
         ms = [s * 1000 for s in f.seconds]
@@ -354,15 +386,18 @@ def report_scale(scale: Scale, load: LoadFigures, events: dict[str, EventFigures
             f"| {kind} | {statistics.median(ms):.2f} | {_percentile(ms, 0.99):.2f} | "
             f"{max(ms):.2f} | {statistics.median(f.rows_computed):.0f} / "
             f"{max(f.rows_computed)} | {statistics.median(f.rows_changed):.0f} / "
-            f"{max(f.rows_changed)} |"
+            f"{max(f.rows_changed)} | {f.full_gcs} "
+            f"({f.full_gc_seconds * 1000 / max(1, f.full_gcs):.0f}) |"
         )
     return lines
 
 
 def bench_scale(
-    scale: Scale, count: int, trace: bool, profile: str | None
+    scale: Scale, count: int, trace: bool, profile: str | None, freeze: bool
 ) -> tuple[list[str], str]:
     compiler, snapshot, load = measure_load(scale, trace)
+    if freeze:  # what a long-running enforcer can do after its initial load
+        gc.freeze()
     source = EventSource(scale, snapshot)
     del snapshot
     events: dict[str, EventFigures] = {}
@@ -379,11 +414,14 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200, help="events per kind")
     ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc load")
     ap.add_argument("--profile", choices=EVENT_KINDS, help="cProfile this kind at each scale")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the load")
     args = ap.parse_args()
     for pods in (int(s) for s in args.scales.split(",")):
         lines, profile = bench_scale(
-            Scale(pods, pods // 5), args.events, not args.no_trace, args.profile
+            Scale(pods, pods // 5), args.events, not args.no_trace, args.profile, args.gc_freeze
         )
+        if args.gc_freeze:
+            gc.unfreeze()
         print("\n".join(lines), flush=True)
         if profile:
             print(f"\ncProfile of {args.events} x {args.profile} (tottime):\n{profile}")

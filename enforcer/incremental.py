@@ -199,6 +199,18 @@ class LiveNetworkPods:
     def namespaces(self, selector: LabelSelector) -> list[str]:
         return [ns for ns in sorted(self.by_ns) if matches(selector, self.ns_labels.get(ns, {}))]
 
+    def any_in_namespace(self, ns: str, selector: LabelSelector | None) -> bool:
+        pods = self.by_ns.get(ns)
+        if not pods:
+            return False
+        if selector is None:
+            return True
+        if selector.match_labels:
+            index = self._by_label[ns]
+            names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
+            return any(matches(selector, pods[n].labels) for n in names)
+        return any(matches(selector, p.labels) for p in pods.values())
+
 
 # -- which policies a pod or namespace can matter to ------------------------------------------
 
@@ -292,14 +304,20 @@ class InterestIndex:
             k for k in candidates if any(i.matches(ns, labels, ns_labels) for i, _ in self._of[k])
         }
 
-    def for_namespace(self, old: dict[str, str], new: dict[str, str]) -> set[str]:
+    def for_namespace(
+        self, old: dict[str, str], new: dict[str, str]
+    ) -> dict[str, set[LabelSelector | None]]:
         """The policies with a namespaceSelector that matches exactly one of the old and the
-        new labels (one matching both or neither selects the same namespaces as before);
-        each distinct selector is tested once."""
-        found: set[str] = set()
-        for selector, keys in self._by_ns_selector.items():
-            if matches(selector, old) != matches(selector, new):
-                found |= keys
+        new labels (one matching both or neither selects the same namespaces as before),
+        each with the podSelectors paired with those namespaceSelectors; each distinct
+        selector is tested once."""
+        flipped = {s for s in self._by_ns_selector if matches(s, old) != matches(s, new)}
+        found: dict[str, set[LabelSelector | None]] = {}
+        for selector in flipped:
+            for key in self._by_ns_selector[selector]:
+                found.setdefault(key, set()).update(
+                    i.pod_selector for i, _ in self._of[key] if i.namespace_selector in flipped
+                )
         return found
 
 
@@ -479,8 +497,25 @@ class IncrementalCompiler:
             self.ns_labels[name] = dict(namespace.labels)
         new_labels = self.ns_labels.get(name, {})
         if old_labels != new_labels:
-            for key in self._interests.for_namespace(old_labels, new_labels):
-                self._marks.units |= {(key, net) for net in self._targets.get(key, {})}
+            self._mark_namespace_peers(name, self._interests.for_namespace(old_labels, new_labels))
+
+    def _mark_namespace_peers(self, ns: str, found: dict[str, set[LabelSelector | None]]) -> None:
+        """Mark the units whose peers now gain or lose the pods of ``ns``: only where ``ns``
+        has pods their podSelector matches (a selector of one app group, in a namespace
+        without that group, changes nothing)."""
+        has_pods: dict[tuple[str, LabelSelector | None], bool] = {}
+        for key, selectors in found.items():
+            for net in self._targets.get(key, {}):
+                pods = self._net_pods.get(net)
+                if pods is None:
+                    continue
+                for selector in selectors:
+                    hit = has_pods.get((net, selector))
+                    if hit is None:
+                        hit = has_pods[(net, selector)] = pods.any_in_namespace(ns, selector)
+                    if hit:
+                        self._marks.units.add((key, net))
+                        break
 
     def _on_network(self, nad: NadKey, network: Network | None) -> None:
         old = self.networks.get(nad)
