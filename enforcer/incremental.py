@@ -270,7 +270,10 @@ class InterestIndex:
         self._pair_count = pair_count
         self._by_key: dict[IndexKey, set[str]] = defaultdict(set)
         self._of: dict[str, tuple[tuple[Interest, IndexKey], ...]] = {}
-        self._by_ns_selector: dict[LabelSelector, set[str]] = defaultdict(set)
+        # namespaceSelector -> the podSelector paired with it -> policies
+        self._by_ns_selector: dict[LabelSelector, dict[LabelSelector | None, set[str]]] = (
+            defaultdict(lambda: defaultdict(set))
+        )
 
     def _index_key(self, i: Interest) -> IndexKey:
         sel = i.pod_selector
@@ -285,13 +288,16 @@ class InterestIndex:
         for i, index_key in filed:
             self._by_key[index_key].add(key)
             if i.namespace_selector is not None:
-                self._by_ns_selector[i.namespace_selector].add(key)
+                self._by_ns_selector[i.namespace_selector][i.pod_selector].add(key)
 
     def remove(self, key: str) -> None:
         for i, index_key in self._of.pop(key, ()):
             _discard(self._by_key, index_key, key)
             if i.namespace_selector is not None:
-                _discard(self._by_ns_selector, i.namespace_selector, key)
+                paired = self._by_ns_selector[i.namespace_selector]
+                _discard(paired, i.pod_selector, key)
+                if not paired:
+                    del self._by_ns_selector[i.namespace_selector]
 
     def for_pod(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str]) -> set[str]:
         """The policies whose rows can depend on a pod in ``ns`` with ``labels`` (exact)."""
@@ -306,18 +312,15 @@ class InterestIndex:
 
     def for_namespace(
         self, old: dict[str, str], new: dict[str, str]
-    ) -> dict[str, set[LabelSelector | None]]:
-        """The policies with a namespaceSelector that matches exactly one of the old and the
-        new labels (one matching both or neither selects the same namespaces as before),
-        each with the podSelectors paired with those namespaceSelectors; each distinct
-        selector is tested once."""
-        flipped = {s for s in self._by_ns_selector if matches(s, old) != matches(s, new)}
-        found: dict[str, set[LabelSelector | None]] = {}
-        for selector in flipped:
-            for key in self._by_ns_selector[selector]:
-                found.setdefault(key, set()).update(
-                    i.pod_selector for i, _ in self._of[key] if i.namespace_selector in flipped
-                )
+    ) -> dict[LabelSelector | None, set[str]]:
+        """By podSelector, the policies with a namespaceSelector paired with it that matches
+        exactly one of the old and the new labels (one matching both or neither selects the
+        same namespaces as before); each distinct selector is tested once."""
+        found: dict[LabelSelector | None, set[str]] = defaultdict(set)
+        for selector, paired in self._by_ns_selector.items():
+            if matches(selector, old) != matches(selector, new):
+                for pod_selector, keys in paired.items():
+                    found[pod_selector] |= keys
         return found
 
 
@@ -499,23 +502,14 @@ class IncrementalCompiler:
         if old_labels != new_labels:
             self._mark_namespace_peers(name, self._interests.for_namespace(old_labels, new_labels))
 
-    def _mark_namespace_peers(self, ns: str, found: dict[str, set[LabelSelector | None]]) -> None:
+    def _mark_namespace_peers(self, ns: str, found: dict[LabelSelector | None, set[str]]) -> None:
         """Mark the units whose peers now gain or lose the pods of ``ns``: only where ``ns``
         has pods their podSelector matches (a selector of one app group, in a namespace
         without that group, changes nothing)."""
-        has_pods: dict[tuple[str, LabelSelector | None], bool] = {}
-        for key, selectors in found.items():
-            for net in self._targets.get(key, {}):
-                pods = self._net_pods.get(net)
-                if pods is None:
-                    continue
-                for selector in selectors:
-                    hit = has_pods.get((net, selector))
-                    if hit is None:
-                        hit = has_pods[(net, selector)] = pods.any_in_namespace(ns, selector)
-                    if hit:
-                        self._marks.units.add((key, net))
-                        break
+        for selector, keys in found.items():
+            for net, pods in self._net_pods.items():
+                if pods.any_in_namespace(ns, selector):
+                    self._marks.units |= {(k, net) for k in keys if net in self._targets.get(k, {})}
 
     def _on_network(self, nad: NadKey, network: Network | None) -> None:
         old = self.networks.get(nad)
