@@ -9,6 +9,7 @@ identity in ``external_ids``.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class PodOnNetwork:
     pod: Pod
     lsps: tuple[str, ...]
     ips: tuple[str, ...]  # addresses without prefix length, normalised
-    labels: dict[str, str]
+    labels: Mapping[str, str]  # shared by every pod with the same labels: never mutate
 
 
 class PodIndex(Protocol):
@@ -187,11 +188,31 @@ def pod_on_networks(pod: Pod, networks: Mapping[NadKey, Network]) -> dict[str, P
             ip = _strip_prefix(cidr)
             if ip is not None and ip not in ips:
                 ips.append(ip)
-    labels = pod.labels_dict()
+    labels = shared_labels(pod.labels)
     return {
         net_name: PodOnNetwork(pod, tuple(lsps), tuple(ips), labels)
         for net_name, (lsps, ips) in per_net.items()
     }
+
+
+class LabelMap(dict[str, str]):
+    """A pod's labels as the mapping selectors match; never mutated, so pods with the
+    same labels (a ReplicaSet's replicas) share one (weakly interned)."""
+
+    __slots__ = ("__weakref__",)
+
+
+_label_maps: weakref.WeakValueDictionary[tuple[tuple[str, str], ...], LabelMap] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def shared_labels(labels: tuple[tuple[str, str], ...]) -> LabelMap:
+    """The one ``LabelMap`` of these labels alive now (a dict per pod is ~370 bytes)."""
+    found = _label_maps.get(labels)
+    if found is None:
+        found = _label_maps[labels] = LabelMap(labels)
+    return found
 
 
 def _pods_by_network(snapshot: Snapshot) -> dict[str, list[PodOnNetwork]]:
@@ -494,7 +515,7 @@ class PolicyOnNetwork:
     deny groups of its namespace hold them for each of its policy types)."""
 
     rows: Rows
-    isolated: frozenset[str]
+    isolated: tuple[str, ...]  # sorted: the policy port group's own ``ports`` (one copy)
     directions: tuple[Direction, ...]
 
 
@@ -506,7 +527,7 @@ def compile_policy_on_network(
     pc = _PolicyCompiler(policy, network, nads, pods, out)
     pc.run()
     directions = tuple(d for d in ("Ingress", "Egress") if d in policy.policy_types)
-    isolated = frozenset(lsp for p in pc.selected for lsp in p.lsps)
+    isolated = out.port_groups[PolicyPortGroupId(pc.scope).key].ports
     return PolicyOnNetwork(out, isolated, directions)
 
 

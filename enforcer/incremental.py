@@ -159,6 +159,10 @@ class LiveNetworkPods:
     def __len__(self) -> int:
         return sum(len(pods) for pods in self.by_ns.values())
 
+    def get(self, ns: str, name: str) -> PodOnNetwork | None:
+        pods = self.by_ns.get(ns)
+        return pods.get(name) if pods is not None else None
+
     def put(self, p: PodOnNetwork) -> None:
         self.remove(p.pod.namespace, p.pod.name)
         self.by_ns[p.pod.namespace][p.pod.name] = p
@@ -224,7 +228,7 @@ class Interest:
     namespace_selector: LabelSelector | None
     pod_selector: LabelSelector | None
 
-    def matches(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str]) -> bool:
+    def matches(self, ns: str, labels: Mapping[str, str], ns_labels: dict[str, str]) -> bool:
         if self.namespace != ANY_NAMESPACE and self.namespace != ns:
             return False
         if self.namespace_selector is not None and not matches(self.namespace_selector, ns_labels):
@@ -299,7 +303,7 @@ class InterestIndex:
                 if not paired:
                     del self._by_ns_selector[i.namespace_selector]
 
-    def for_pod(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str]) -> set[str]:
+    def for_pod(self, ns: str, labels: Mapping[str, str], ns_labels: dict[str, str]) -> set[str]:
         """The policies whose rows can depend on a pod in ``ns`` with ``labels`` (exact)."""
         candidates: set[str] = set()
         for scope in (ns, ANY_NAMESPACE):
@@ -355,8 +359,6 @@ class IncrementalCompiler:
         self.policies: dict[str, Policy] = {}
         self.statuses: dict[str, PolicyStatus] = {}
         self._rejected: dict[str, tuple[str, ...]] = {}
-        self._presence: dict[PodKey, dict[str, PodOnNetwork]] = {}
-        self._pods_by_nad: dict[NadKey, set[PodKey]] = defaultdict(set)
         self._net_pods: dict[str, LiveNetworkPods] = {}
         # Pods per (namespace or ANY_NAMESPACE, label pair): which pair is rarest.
         self._pair_counts: Counter[tuple[str, tuple[str, str]]] = Counter()
@@ -450,10 +452,9 @@ class IncrementalCompiler:
         old = self.pods.get(key)
         if old == pod:
             return  # nothing compile reads changed: no work at all
-        before = self._presence.pop(key, {})
+        # Where the pod is now, read back from the networks' indexes (no copy per pod).
+        before = {net: p for net, pods in self._net_pods.items() if (p := pods.get(*key))}
         if old is not None:
-            for nad in _pod_nads(old):
-                self._pods_by_nad[nad].discard(key)
             self._count_pairs(key[0], old, -1)
         for net_name in before:
             self._net_pods[net_name].remove(*key)
@@ -462,11 +463,8 @@ class IncrementalCompiler:
             del self.pods[key]
         else:
             self.pods[key] = pod
-            for nad in _pod_nads(pod):
-                self._pods_by_nad[nad].add(key)
             self._count_pairs(key[0], pod, +1)
             after = pod_on_networks(pod, self.networks)
-            self._presence[key] = after
             for net_name, presence in after.items():
                 self._net_pods_of(net_name).put(presence)
         ns_labels = self.ns_labels.get(key[0], {})
@@ -520,7 +518,9 @@ class IncrementalCompiler:
         else:
             self.networks[nad] = network
         names = {n.name for n in (old, network) if n is not None}
-        for pod_key in sorted(self._pods_by_nad.get(nad, ())):
+        # NAD events are rare: a scan of the pods beats an index of pods by NAD held always.
+        on_nad = [k for k, p in self.pods.items() if nad in p.networks or _attached(p, nad)]
+        for pod_key in sorted(on_nad):
             pod = self.pods[pod_key]
             self._on_pod(pod_key, None)
             self._on_pod(pod_key, pod)
@@ -613,8 +613,8 @@ class IncrementalCompiler:
             if units:
                 self._deny_units[group] += units
                 self._dirty_deny.add(group)
-            was = was_ports if d in was_dirs else frozenset()
-            now = now_ports if d in now_dirs else frozenset()
+            was = set(was_ports) if d in was_dirs else set()
+            now = set(now_ports) if d in now_dirs else set()
             counts, ports = self._isolating[group], self._deny_ports[group]
             for lsp in was - now:
                 counts[lsp] -= 1
@@ -669,12 +669,12 @@ class IncrementalCompiler:
         return index
 
 
-def _pod_nads(pod: Pod) -> set[NadKey]:
-    return set(pod.networks) | {k for k, _ in pod.attachments}
+def _attached(pod: Pod, nad: NadKey) -> bool:
+    return any(k == nad for k, _ in pod.attachments)
 
 
-def _deny_inputs(unit: PolicyOnNetwork | None) -> tuple[frozenset[str], tuple[Direction, ...]]:
-    return (unit.isolated, unit.directions) if unit is not None else (frozenset(), ())
+def _deny_inputs(unit: PolicyOnNetwork | None) -> tuple[tuple[str, ...], tuple[Direction, ...]]:
+    return (unit.isolated, unit.directions) if unit is not None else ((), ())
 
 
 def _tables(
