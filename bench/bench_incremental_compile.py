@@ -376,7 +376,7 @@ def profile_events(
     run_events(compiler, source, kind, count)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(22)
     return out.getvalue()
 
 

@@ -8,6 +8,7 @@ identity in ``external_ids``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import weakref
 from collections import defaultdict
@@ -164,7 +165,10 @@ def _family(ip: str) -> int:
     return 6 if ":" in ip else 4
 
 
+@functools.lru_cache(maxsize=1024)
 def network_families(network: Network) -> tuple[int, ...]:
+    """The IP families of a network's subnets (cached: every unit compile asks, and
+    parsing the subnets each time was a tenth of a pod event)."""
     fams: set[int] = set()
     for s in network.subnets:
         try:
@@ -379,11 +383,13 @@ class _PolicyCompiler:
     def _named_ingress(self, i: int, rule: Rule, named: list[Port], peers: str | None) -> None:
         """Named ports resolve on the policy's own (destination) pods: one port group per number."""
         groups: dict[tuple[str, int], list[PodOnNetwork]] = defaultdict(list)
-        for p in self.selected:
+        for p in self.selected:  # each pod once; once per number, though names may share it
+            numbers: set[tuple[str, int]] = set()
             for port in named:
                 assert isinstance(port.port, str)
                 number = _resolve_named_port(p.pod, port.port, port.protocol)
-                if number is not None and p not in groups[(port.protocol, number)]:
+                if number is not None and (port.protocol, number) not in numbers:
+                    numbers.add((port.protocol, number))
                     groups[(port.protocol, number)].append(p)
         for (proto, number), members in sorted(groups.items()):
             pg = self._port_group(NamedPortGroupId(self.scope, i, proto.lower(), number), members)

@@ -198,6 +198,8 @@ class LiveNetworkPods:
             return [p for p in pods.values() if matches(selector, p.labels)]
         index = self._by_label[ns]
         names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
+        if len(selector.match_labels) == 1 and not selector.match_expressions:
+            return [pods[n] for n in names]  # every pod carrying the one pair matches
         return [p for n in names if matches(selector, (p := pods[n]).labels)]
 
     def namespaces(self, selector: LabelSelector) -> list[str]:
