@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enforcer.compile import compile
-from enforcer.desired import DesiredState, PolicyStatus, PortGroupRow
+from enforcer.desired import AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
 from enforcer.incremental import (
     AnyRow,
     Event,
@@ -421,3 +421,47 @@ def test_a_pod_no_policy_reads_recompiles_nothing() -> None:
     loner = Pod("bench", "loner", (("app", "g40"),), "n1", (SCALE_NAD,))
     compiler.apply(PodEvent(("bench", "loner"), loner))
     assert compiler.flush().units_computed == 0
+
+
+def test_a_namespace_relabel_recompiles_only_policies_whose_peers_live_there() -> None:
+    """A peer ``team=red`` namespaces' ``app=g1`` pods: relabelling a namespace without
+    such pods recompiles nothing; one with such a pod recompiles that policy's unit."""
+    peer = Peer(
+        pod_selector=LabelSelector((("app", "g1"),)),
+        namespace_selector=LabelSelector((("team", "red"),)),
+    )
+    policy = Policy(
+        "bench",
+        "from-red",
+        (SCALE_NAD,),
+        LabelSelector((("app", "g0"),)),
+        (Rule((), (peer,)),),
+        (),
+        frozenset({"Ingress"}),
+    )
+    base = scaled_cluster(100, 0)
+    att = Attachment(("10.64.9.9/16",), "0a:58:0a:40:09:09")
+    pods = (
+        Pod("web", "w", (("app", "g1"),), "n1", (SCALE_NAD,), ((SCALE_NAD, att),)),
+        Pod("db", "d", (("app", "g2"),), "n1", (SCALE_NAD,)),
+    )
+    snapshot = replace(
+        base,
+        namespaces=(*base.namespaces, Namespace("web"), Namespace("db")),
+        pods=(*base.pods, *pods),
+        policies=(policy,),
+    )
+    compiler = IncrementalCompiler()
+    compiler.load(snapshot)
+    red = (("team", "red"),)
+    compiler.apply(NamespaceEvent("db", Namespace("db", red)))
+    assert compiler.flush().units_computed == 0
+    compiler.apply(NamespaceEvent("web", Namespace("web", red)))
+    delta = compiler.flush()
+    assert delta.units_computed == 1
+    after = replace(
+        snapshot, namespaces=(*base.namespaces, Namespace("web", red), Namespace("db", red))
+    )
+    assert compiler.desired() == compile(after)
+    sets = [r for r in delta.upserts.values() if isinstance(r, AddressSetRow)]
+    assert [r.addresses for r in sets] == [("10.64.9.9",)]
