@@ -8,7 +8,9 @@ identity in ``external_ids``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,14 +57,14 @@ _ACL_DIRECTION: dict[Direction, str] = {"Ingress": "to-lport", "Egress": "from-l
 _SHORT: dict[Direction, Way] = {"Ingress": "ingress", "Egress": "egress"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodOnNetwork:
     """A pod's presence on one network: its switch ports and its IPs there."""
 
     pod: Pod
     lsps: tuple[str, ...]
     ips: tuple[str, ...]  # addresses without prefix length, normalised
-    labels: dict[str, str]
+    labels: Mapping[str, str]  # shared by every pod with the same labels: never mutate
 
 
 class PodIndex(Protocol):
@@ -163,7 +165,10 @@ def _family(ip: str) -> int:
     return 6 if ":" in ip else 4
 
 
+@functools.lru_cache(maxsize=1024)
 def network_families(network: Network) -> tuple[int, ...]:
+    """The IP families of a network's subnets (cached: every unit compile asks, and
+    parsing the subnets each time was a tenth of a pod event)."""
     fams: set[int] = set()
     for s in network.subnets:
         try:
@@ -187,11 +192,31 @@ def pod_on_networks(pod: Pod, networks: Mapping[NadKey, Network]) -> dict[str, P
             ip = _strip_prefix(cidr)
             if ip is not None and ip not in ips:
                 ips.append(ip)
-    labels = pod.labels_dict()
+    labels = shared_labels(pod.labels)
     return {
         net_name: PodOnNetwork(pod, tuple(lsps), tuple(ips), labels)
         for net_name, (lsps, ips) in per_net.items()
     }
+
+
+class LabelMap(dict[str, str]):
+    """A pod's labels as the mapping selectors match; never mutated, so pods with the
+    same labels (a ReplicaSet's replicas) share one (weakly interned)."""
+
+    __slots__ = ("__weakref__",)
+
+
+_label_maps: weakref.WeakValueDictionary[tuple[tuple[str, str], ...], LabelMap] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def shared_labels(labels: tuple[tuple[str, str], ...]) -> LabelMap:
+    """The one ``LabelMap`` of these labels alive now (a dict per pod is ~370 bytes)."""
+    found = _label_maps.get(labels)
+    if found is None:
+        found = _label_maps[labels] = LabelMap(labels)
+    return found
 
 
 def _pods_by_network(snapshot: Snapshot) -> dict[str, list[PodOnNetwork]]:
@@ -358,11 +383,13 @@ class _PolicyCompiler:
     def _named_ingress(self, i: int, rule: Rule, named: list[Port], peers: str | None) -> None:
         """Named ports resolve on the policy's own (destination) pods: one port group per number."""
         groups: dict[tuple[str, int], list[PodOnNetwork]] = defaultdict(list)
-        for p in self.selected:
+        for p in self.selected:  # each pod once; once per number, though names may share it
+            numbers: set[tuple[str, int]] = set()
             for port in named:
                 assert isinstance(port.port, str)
                 number = _resolve_named_port(p.pod, port.port, port.protocol)
-                if number is not None and p not in groups[(port.protocol, number)]:
+                if number is not None and (port.protocol, number) not in numbers:
+                    numbers.add((port.protocol, number))
                     groups[(port.protocol, number)].append(p)
         for (proto, number), members in sorted(groups.items()):
             pg = self._port_group(NamedPortGroupId(self.scope, i, proto.lower(), number), members)
@@ -409,11 +436,13 @@ class _PolicyCompiler:
             )
 
 
-def deny_rows(net: str, namespace: str, direction: Direction, lsps: Iterable[str]) -> Rows:
-    """Per (network, namespace, direction): the isolated pods, drop 1000, ARP/ND allowed 1001."""
+def deny_rows(net: str, namespace: str, direction: Direction, ports: tuple[str, ...]) -> Rows:
+    """Per (network, namespace, direction): the isolated pods (``ports``: sorted, unique;
+    the incremental compiler keeps them so, rather than sorting thousands per event),
+    drop 1000, ARP/ND allowed 1001."""
     out = Rows()
     pg_id = DenyPortGroupId(net, namespace, _SHORT[direction])
-    out.port_groups[pg_id.key] = PortGroupRow.of(pg_id, tuple(sorted(set(lsps))))
+    out.port_groups[pg_id.key] = PortGroupRow.of(pg_id, ports)
     acl_dir = _ACL_DIRECTION[direction]
     own = m.port_group_match(acl_dir, pg_id.name)
     drop = DenyAclId(net, namespace, pg_id.direction, "drop")
@@ -492,7 +521,7 @@ class PolicyOnNetwork:
     deny groups of its namespace hold them for each of its policy types)."""
 
     rows: Rows
-    isolated: frozenset[str]
+    isolated: tuple[str, ...]  # sorted: the policy port group's own ``ports`` (one copy)
     directions: tuple[Direction, ...]
 
 
@@ -504,7 +533,7 @@ def compile_policy_on_network(
     pc = _PolicyCompiler(policy, network, nads, pods, out)
     pc.run()
     directions = tuple(d for d in ("Ingress", "Egress") if d in policy.policy_types)
-    isolated = frozenset(lsp for p in pc.selected for lsp in p.lsps)
+    isolated = out.port_groups[PolicyPortGroupId(pc.scope).key].ports
     return PolicyOnNetwork(out, isolated, directions)
 
 
@@ -542,5 +571,5 @@ def compile(snapshot: Snapshot) -> DesiredState:
                     unit.isolated
                 )
     for (net_name, namespace, direction), lsps in sorted(isolated.items()):
-        out.update(deny_rows(net_name, namespace, direction, lsps))
+        out.update(deny_rows(net_name, namespace, direction, tuple(sorted(lsps))))
     return desired_state(out, statuses)

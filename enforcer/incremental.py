@@ -13,9 +13,10 @@ the pod's old and new labels. A unit is recompiled whole, so the result is exact
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from enforcer.compile import (
@@ -90,20 +91,25 @@ Event = PodEvent | NamespaceEvent | NetworkEvent | PolicyEvent
 
 @dataclass
 class Delta:
-    """The rows one flush changed: upserts by key, deleted keys, and the work done."""
+    """The rows one flush changed: upserts by key, deleted keys, and the work done; and the
+    policies whose status changed (None: the policy has no status any more)."""
 
     upserts: dict[str, AnyRow] = field(default_factory=dict)
     deletions: set[str] = field(default_factory=set)
     rows_computed: int = 0
     units_computed: int = 0
-    statuses_changed: bool = False
+    statuses: dict[str, PolicyStatus | None] = field(default_factory=dict)
 
     @property
     def keys(self) -> set[str]:
         return set(self.upserts) | self.deletions
 
+    @property
+    def statuses_changed(self) -> bool:
+        return bool(self.statuses)
+
     def __bool__(self) -> bool:
-        return bool(self.upserts or self.deletions or self.statuses_changed)
+        return bool(self.upserts or self.deletions or self.statuses)
 
 
 def events_between(old: Snapshot, new: Snapshot) -> list[Event]:
@@ -153,6 +159,10 @@ class LiveNetworkPods:
     def __len__(self) -> int:
         return sum(len(pods) for pods in self.by_ns.values())
 
+    def get(self, ns: str, name: str) -> PodOnNetwork | None:
+        pods = self.by_ns.get(ns)
+        return pods.get(name) if pods is not None else None
+
     def put(self, p: PodOnNetwork) -> None:
         self.remove(p.pod.namespace, p.pod.name)
         self.by_ns[p.pod.namespace][p.pod.name] = p
@@ -188,10 +198,24 @@ class LiveNetworkPods:
             return [p for p in pods.values() if matches(selector, p.labels)]
         index = self._by_label[ns]
         names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
+        if len(selector.match_labels) == 1 and not selector.match_expressions:
+            return [pods[n] for n in names]  # every pod carrying the one pair matches
         return [p for n in names if matches(selector, (p := pods[n]).labels)]
 
     def namespaces(self, selector: LabelSelector) -> list[str]:
         return [ns for ns in sorted(self.by_ns) if matches(selector, self.ns_labels.get(ns, {}))]
+
+    def any_in_namespace(self, ns: str, selector: LabelSelector | None) -> bool:
+        pods = self.by_ns.get(ns)
+        if not pods:
+            return False
+        if selector is None:
+            return True
+        if selector.match_labels:
+            index = self._by_label[ns]
+            names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
+            return any(matches(selector, pods[n].labels) for n in names)
+        return any(matches(selector, p.labels) for p in pods.values())
 
 
 # -- which policies a pod or namespace can matter to ------------------------------------------
@@ -206,12 +230,7 @@ class Interest:
     namespace_selector: LabelSelector | None
     pod_selector: LabelSelector | None
 
-    def index_key(self) -> tuple[str, tuple[str, str] | None]:
-        """One label pair every matching pod carries (None: no such pair)."""
-        sel = self.pod_selector
-        return (self.namespace, sel.match_labels[0] if sel and sel.match_labels else None)
-
-    def matches(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str]) -> bool:
+    def matches(self, ns: str, labels: Mapping[str, str], ns_labels: dict[str, str]) -> bool:
         if self.namespace != ANY_NAMESPACE and self.namespace != ns:
             return False
         if self.namespace_selector is not None and not matches(self.namespace_selector, ns_labels):
@@ -237,49 +256,86 @@ def policy_interests(policy: Policy) -> set[Interest]:
     return found
 
 
+IndexKey = tuple[str, tuple[str, str] | None]  # (namespace or ANY_NAMESPACE, label pair)
+PairCount = Callable[[str, tuple[str, str]], int]
+
+
+def _no_counts(ns: str, pair: tuple[str, str]) -> int:
+    return 0
+
+
 class InterestIndex:
     """Policies by the (namespace, label pair) their selectors require: a pod finds the
-    policies it may matter to through its own namespace and label pairs only."""
+    policies it may matter to through its own namespace and label pairs only.
 
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, tuple[str, str] | None], set[str]] = defaultdict(set)
-        self._of: dict[str, set[Interest]] = {}
-        self._ns_selecting: set[str] = set()  # policies with a namespaceSelector peer
+    An interest is filed under the pair of its matchLabels that the fewest pods carry when
+    it is filed (``pair_count``): ``tier=web, app=g7`` under ``app=g7``, so that a pod with
+    ``tier=web`` does not test every such policy. Any pair is correct; the rarest is cheap."""
+
+    def __init__(self, pair_count: PairCount = _no_counts) -> None:
+        self._pair_count = pair_count
+        self._by_key: dict[IndexKey, set[str]] = defaultdict(set)
+        self._of: dict[str, tuple[tuple[Interest, IndexKey], ...]] = {}
+        # namespaceSelector -> the podSelector paired with it -> policies
+        self._by_ns_selector: dict[LabelSelector, dict[LabelSelector | None, set[str]]] = (
+            defaultdict(lambda: defaultdict(set))
+        )
+
+    def _index_key(self, i: Interest) -> IndexKey:
+        sel = i.pod_selector
+        if sel is None or not sel.match_labels:
+            return (i.namespace, None)
+        return (i.namespace, min(sel.match_labels, key=lambda p: self._pair_count(i.namespace, p)))
 
     def put(self, key: str, interests: set[Interest]) -> None:
         self.remove(key)
-        self._of[key] = interests
-        for i in interests:
-            self._by_key[i.index_key()].add(key)
+        filed = tuple((i, self._index_key(i)) for i in interests)
+        self._of[key] = filed
+        for i, index_key in filed:
+            self._by_key[index_key].add(key)
             if i.namespace_selector is not None:
-                self._ns_selecting.add(key)
+                self._by_ns_selector[i.namespace_selector][i.pod_selector].add(key)
 
     def remove(self, key: str) -> None:
-        for i in self._of.pop(key, set()):
-            keys = self._by_key[i.index_key()]
-            keys.discard(key)
-            if not keys:
-                del self._by_key[i.index_key()]
-        self._ns_selecting.discard(key)
+        for i, index_key in self._of.pop(key, ()):
+            _discard(self._by_key, index_key, key)
+            if i.namespace_selector is not None:
+                paired = self._by_ns_selector[i.namespace_selector]
+                _discard(paired, i.pod_selector, key)
+                if not paired:
+                    del self._by_ns_selector[i.namespace_selector]
 
-    def for_pod(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str]) -> set[str]:
+    def for_pod(self, ns: str, labels: Mapping[str, str], ns_labels: dict[str, str]) -> set[str]:
         """The policies whose rows can depend on a pod in ``ns`` with ``labels`` (exact)."""
         candidates: set[str] = set()
         for scope in (ns, ANY_NAMESPACE):
             candidates |= self._by_key.get((scope, None), set())
             for pair in labels.items():
                 candidates |= self._by_key.get((scope, pair), set())
-        return {k for k in candidates if any(i.matches(ns, labels, ns_labels) for i in self._of[k])}
-
-    def for_namespace(self, old: dict[str, str], new: dict[str, str]) -> set[str]:
-        """The policies whose namespaceSelectors match the old or the new labels."""
         return {
-            k
-            for k in self._ns_selecting
-            for i in self._of[k]
-            if i.namespace_selector is not None
-            and (matches(i.namespace_selector, old) or matches(i.namespace_selector, new))
+            k for k in candidates if any(i.matches(ns, labels, ns_labels) for i, _ in self._of[k])
         }
+
+    def for_namespace(
+        self, old: dict[str, str], new: dict[str, str]
+    ) -> dict[LabelSelector | None, set[str]]:
+        """By podSelector, the policies with a namespaceSelector paired with it that matches
+        exactly one of the old and the new labels (one matching both or neither selects the
+        same namespaces as before); each distinct selector is tested once."""
+        found: dict[LabelSelector | None, set[str]] = defaultdict(set)
+        for selector, paired in self._by_ns_selector.items():
+            if matches(selector, old) != matches(selector, new):
+                for pod_selector, keys in paired.items():
+                    found[pod_selector] |= keys
+        return found
+
+
+def _discard(index: dict[Any, set[str]], at: Any, key: str) -> None:
+    keys = index.get(at)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[at]
 
 
 # -- the compiler -------------------------------------------------------------------------------
@@ -305,29 +361,38 @@ class IncrementalCompiler:
         self.policies: dict[str, Policy] = {}
         self.statuses: dict[str, PolicyStatus] = {}
         self._rejected: dict[str, tuple[str, ...]] = {}
-        self._presence: dict[PodKey, dict[str, PodOnNetwork]] = {}
-        self._pods_by_nad: dict[NadKey, set[PodKey]] = defaultdict(set)
         self._net_pods: dict[str, LiveNetworkPods] = {}
-        self._interests = InterestIndex()
+        # Pods per (namespace or ANY_NAMESPACE, label pair): which pair is rarest.
+        self._pair_counts: Counter[tuple[str, tuple[str, str]]] = Counter()
+        self._interests = InterestIndex(lambda ns, pair: self._pair_counts[(ns, pair)])
         self._targets: dict[str, PolicyNetworks] = {}
         self._units: dict[Unit, PolicyOnNetwork] = {}
         self._units_by_net: dict[str, set[Unit]] = defaultdict(set)
-        # Per deny group: how many units isolate each switch port, and how many units
-        # have that direction (the group exists while one does, even isolating nothing).
+        # Per deny group: how many units isolate each switch port, those ports sorted (a
+        # namespace's group holds thousands: kept sorted, never re-sorted per event), and
+        # how many units have that direction (the group exists while one does).
         self._isolating: dict[DenyGroup, Counter[str]] = defaultdict(Counter)
+        self._deny_ports: dict[DenyGroup, list[str]] = defaultdict(list)
         self._deny_units: Counter[DenyGroup] = Counter()
         self._deny: dict[DenyGroup, Rows] = {}
         self.rows = Rows()
         self._acls_by_group: dict[str, set[str]] = defaultdict(set)
         self._marks = _Marks()
         self._dirty_deny: set[DenyGroup] = set()
-        self._statuses_changed = False
+        self._status_changes: dict[str, PolicyStatus | None] = {}
+        self._sorted_statuses: tuple[PolicyStatus, ...] | None = ()  # None: to sort again
 
     # -- reading --------------------------------------------------------------------------
 
     def desired(self) -> DesiredState:
         """The full desired state now (what ``compile(self.snapshot())`` gives)."""
-        return desired_state(self.rows, self.statuses.values())
+        return replace(desired_state(self.rows, ()), statuses=self.all_statuses())
+
+    def all_statuses(self) -> tuple[PolicyStatus, ...]:
+        """Every policy's status, by policy; sorted again only after a status changed."""
+        if self._sorted_statuses is None:
+            self._sorted_statuses = tuple(self.statuses[k] for k in sorted(self.statuses))
+        return self._sorted_statuses
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -338,9 +403,13 @@ class IncrementalCompiler:
             rejected=tuple(sorted(self._rejected.items())),
         )
 
-    def desired_for(self, keys: Iterable[str]) -> DesiredState:
+    def desired_for(
+        self, keys: Iterable[str], policies: Iterable[str] | None = None
+    ) -> DesiredState:
         """The desired rows of ``keys``, plus every ACL of each port group among them or
-        holding one of them (a port group's ``acls`` is written whole); all statuses."""
+        holding one of them (a port group's ``acls`` is written whole); the statuses of
+        ``policies`` that have one (None: all statuses, as ``desired()``). An event's path
+        passes ``delta.statuses``: with 10,000 policies, all of them cost every event."""
         wanted = set(keys)
         rows = Rows()
         groups = {k for k in wanted if k in self.rows.port_groups}
@@ -357,7 +426,9 @@ class IncrementalCompiler:
         for k in wanted:
             if k in self.rows.address_sets:
                 rows.address_sets[k] = self.rows.address_sets[k]
-        return desired_state(rows, self.statuses.values())
+        if policies is None:
+            return replace(desired_state(rows, ()), statuses=self.all_statuses())
+        return desired_state(rows, (s for k in policies if (s := self.statuses.get(k))))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -383,10 +454,10 @@ class IncrementalCompiler:
         old = self.pods.get(key)
         if old == pod:
             return  # nothing compile reads changed: no work at all
-        before = self._presence.pop(key, {})
+        # Where the pod is now, read back from the networks' indexes (no copy per pod).
+        before = {net: p for net, pods in self._net_pods.items() if (p := pods.get(*key))}
         if old is not None:
-            for nad in _pod_nads(old):
-                self._pods_by_nad[nad].discard(key)
+            self._count_pairs(key[0], old, -1)
         for net_name in before:
             self._net_pods[net_name].remove(*key)
         after: dict[str, PodOnNetwork] = {}
@@ -394,10 +465,8 @@ class IncrementalCompiler:
             del self.pods[key]
         else:
             self.pods[key] = pod
-            for nad in _pod_nads(pod):
-                self._pods_by_nad[nad].add(key)
+            self._count_pairs(key[0], pod, +1)
             after = pod_on_networks(pod, self.networks)
-            self._presence[key] = after
             for net_name, presence in after.items():
                 self._net_pods_of(net_name).put(presence)
         ns_labels = self.ns_labels.get(key[0], {})
@@ -406,7 +475,17 @@ class IncrementalCompiler:
                 continue
             labels = next(iter(presence_map.values())).labels
             for policy_key in self._interests.for_pod(key[0], labels, ns_labels):
-                self._marks.units |= {(policy_key, net) for net in presence_map}
+                # A policy not compiled yet is marked whole (its networks come at flush).
+                targets = self._targets.get(policy_key, {})
+                self._marks.units |= {(policy_key, net) for net in presence_map if net in targets}
+
+    def _count_pairs(self, ns: str, pod: Pod, sign: int) -> None:
+        for pair in pod.labels:
+            for scope in (ns, ANY_NAMESPACE):
+                counted = (scope, pair)
+                self._pair_counts[counted] += sign
+                if not self._pair_counts[counted]:
+                    del self._pair_counts[counted]
 
     def _on_namespace(self, name: str, namespace: Namespace | None) -> None:
         old = self.namespaces.get(name)
@@ -421,7 +500,16 @@ class IncrementalCompiler:
             self.ns_labels[name] = dict(namespace.labels)
         new_labels = self.ns_labels.get(name, {})
         if old_labels != new_labels:
-            self._marks.policies |= self._interests.for_namespace(old_labels, new_labels)
+            self._mark_namespace_peers(name, self._interests.for_namespace(old_labels, new_labels))
+
+    def _mark_namespace_peers(self, ns: str, found: dict[LabelSelector | None, set[str]]) -> None:
+        """Mark the units whose peers now gain or lose the pods of ``ns``: only where ``ns``
+        has pods their podSelector matches (a selector of one app group, in a namespace
+        without that group, changes nothing)."""
+        for selector, keys in found.items():
+            for net, pods in self._net_pods.items():
+                if pods.any_in_namespace(ns, selector):
+                    self._marks.units |= {(k, net) for k in keys if net in self._targets.get(k, {})}
 
     def _on_network(self, nad: NadKey, network: Network | None) -> None:
         old = self.networks.get(nad)
@@ -432,7 +520,9 @@ class IncrementalCompiler:
         else:
             self.networks[nad] = network
         names = {n.name for n in (old, network) if n is not None}
-        for pod_key in sorted(self._pods_by_nad.get(nad, ())):
+        # NAD events are rare: a scan of the pods beats an index of pods by NAD held always.
+        on_nad = [k for k, p in self.pods.items() if nad in p.networks or _attached(p, nad)]
+        for pod_key in sorted(on_nad):
             pod = self.pods[pod_key]
             self._on_pod(pod_key, None)
             self._on_pod(pod_key, pod)
@@ -470,7 +560,7 @@ class IncrementalCompiler:
         for group in sorted(self._dirty_deny):
             self._recompute_deny(group, delta)
         self._dirty_deny.clear()
-        delta.statuses_changed, self._statuses_changed = self._statuses_changed, False
+        delta.statuses, self._status_changes = self._status_changes, {}
         return delta
 
     def _retarget(self, key: str) -> set[Unit]:
@@ -485,7 +575,8 @@ class IncrementalCompiler:
         else:
             status = None
         if self.statuses.get(key) != status:
-            self._statuses_changed = True
+            self._status_changes[key] = status
+            self._sorted_statuses = None
             if status is None:
                 del self.statuses[key]
             else:
@@ -509,35 +600,47 @@ class IncrementalCompiler:
             self._units_by_net[net_name].discard(unit)
         self._replace(old.rows if old else Rows(), new.rows if new else Rows(), delta)
         if _deny_inputs(old) != _deny_inputs(new):
-            self._count_isolated(net_name, policy_key, old, -1)
-            self._count_isolated(net_name, policy_key, new, +1)
+            self._count_isolated(net_name, policy_key.split("/", 1)[0], old, new)
 
     def _count_isolated(
-        self, net_name: str, policy_key: str, unit: PolicyOnNetwork | None, sign: int
+        self, net_name: str, ns: str, old: PolicyOnNetwork | None, new: PolicyOnNetwork | None
     ) -> None:
-        if unit is None:
-            return
-        ns = policy_key.split("/", 1)[0]
-        for d in unit.directions:
+        """Move one unit's share of its namespace's deny groups from ``old`` to ``new``;
+        a group is recomputed only when its ports or its existence change."""
+        was_ports, was_dirs = _deny_inputs(old)
+        now_ports, now_dirs = _deny_inputs(new)
+        for d in set(was_dirs) | set(now_dirs):
             group = (net_name, ns, d)
-            self._dirty_deny.add(group)
-            self._deny_units[group] += sign
-            counts = self._isolating[group]
-            for lsp in unit.isolated:
-                counts[lsp] += sign
+            units = (d in now_dirs) - (d in was_dirs)
+            if units:
+                self._deny_units[group] += units
+                self._dirty_deny.add(group)
+            was = set(was_ports) if d in was_dirs else set()
+            now = set(now_ports) if d in now_dirs else set()
+            counts, ports = self._isolating[group], self._deny_ports[group]
+            for lsp in was - now:
+                counts[lsp] -= 1
                 if not counts[lsp]:
                     del counts[lsp]
+                    del ports[bisect_left(ports, lsp)]
+                    self._dirty_deny.add(group)
+            for lsp in now - was:
+                counts[lsp] += 1
+                if counts[lsp] == 1:
+                    insort(ports, lsp)
+                    self._dirty_deny.add(group)
 
     def _recompute_deny(self, group: DenyGroup, delta: Delta) -> None:
         old = self._deny.pop(group, Rows())
         new = Rows()
         if self._deny_units[group] > 0:
-            new = deny_rows(*group, self._isolating[group])
+            new = deny_rows(*group, tuple(self._deny_ports[group]))
             self._deny[group] = new
             delta.rows_computed += len(new)
         else:
             self._deny_units.pop(group, None)
             self._isolating.pop(group, None)
+            self._deny_ports.pop(group, None)
         self._replace(old, new, delta)
 
     def _replace(self, old: Rows, new: Rows, delta: Delta) -> None:
@@ -568,12 +671,12 @@ class IncrementalCompiler:
         return index
 
 
-def _pod_nads(pod: Pod) -> set[NadKey]:
-    return set(pod.networks) | {k for k, _ in pod.attachments}
+def _attached(pod: Pod, nad: NadKey) -> bool:
+    return any(k == nad for k, _ in pod.attachments)
 
 
-def _deny_inputs(unit: PolicyOnNetwork | None) -> tuple[frozenset[str], tuple[Direction, ...]]:
-    return (unit.isolated, unit.directions) if unit is not None else (frozenset(), ())
+def _deny_inputs(unit: PolicyOnNetwork | None) -> tuple[tuple[str, ...], tuple[Direction, ...]]:
+    return (unit.isolated, unit.directions) if unit is not None else ((), ())
 
 
 def _tables(

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enforcer.compile import compile
-from enforcer.desired import DesiredState
+from enforcer.desired import AddressSetRow, DesiredState, PolicyStatus, PortGroupRow
 from enforcer.incremental import (
     AnyRow,
     Event,
@@ -25,6 +25,7 @@ from enforcer.incremental import (
     PolicyEvent,
     events_between,
 )
+from enforcer.row_ids import DenyPortGroupId
 from mnp.model import (
     OVN_CNI_TYPE,
     Attachment,
@@ -42,6 +43,7 @@ from mnp.model import (
     Rule,
     Snapshot,
 )
+from mnp.ovn_names import lsp_name
 from mnp.pods import NAMESPACE_NAME_LABEL
 
 NAMESPACES = ("a", "b", "c")
@@ -254,6 +256,7 @@ def test_incremental_equals_full_compile_after_every_event(events: list[Event]) 
     compiler = IncrementalCompiler()
     cluster = Cluster()
     before: dict[str, AnyRow] = {}
+    statuses_before: dict[str, PolicyStatus] = {}
     for event in events:
         compiler.apply(event)
         cluster.apply(event)
@@ -266,6 +269,19 @@ def test_incremental_equals_full_compile_after_every_event(events: list[Event]) 
         assert patched == after
         assert not (delta.deletions & set(after))
         before = after
+        # The event path's statuses: exactly those that changed, and desired_for gives them.
+        statuses_after = {s.policy: s for s in expected.statuses}
+        changed = {
+            k: statuses_after.get(k)
+            for k in statuses_before.keys() | statuses_after.keys()
+            if statuses_before.get(k) != statuses_after.get(k)
+        }
+        assert delta.statuses == changed
+        part = compiler.desired_for(delta.keys, delta.statuses)
+        assert part.statuses == tuple(s for _, s in sorted(changed.items()) if s is not None)
+        assert all(after[k] == row for k, row in rows_by_key(part).items())
+        assert compiler.desired_for(delta.keys).statuses == expected.statuses
+        statuses_before = statuses_after
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -354,15 +370,38 @@ def relabel_work(n_pods: int) -> tuple[int, int, int]:
 def test_one_relabel_recomputes_rows_independent_of_the_pod_count() -> None:
     """200 policies over 50 groups (pol-j selects g[j%50], peers with g[j%50+1]): the pod
     leaves g7 and joins g8, so the 4 policies each with j%50 in {6, 7, 8} are recompiled:
-    12 units of 6 rows (port group, named-port group, 2 address sets, 2 ACLs), plus the
-    namespace's two deny groups (3 rows each). Five times the pods, the same work."""
+    12 units of 6 rows (port group, named-port group, 2 address sets, 2 ACLs). The pod is
+    isolated before and after, so the namespace's deny groups keep their ports and are not
+    recomputed. Five times the pods, the same work."""
     small = relabel_work(1_000)
     large = relabel_work(5_000)
     assert small == large
     units, computed, changed = large
     assert units == 12
-    assert computed == 12 * 6 + 2 * 3
+    assert computed == 12 * 6
     assert 0 < changed <= computed
+
+
+def test_a_pod_leaving_every_policy_recomputes_only_its_namespaces_deny_groups() -> None:
+    """20 policies select g0..g19: pod-7 moving to g40 leaves the two (g6's and g7's
+    peers; g7's own) units, and the deny groups of both directions (3 rows each) lose it."""
+    snapshot = scaled_cluster(1_000, 20)
+    compiler = IncrementalCompiler()
+    compiler.load(snapshot)
+    moved = replace(next(p for p in snapshot.pods if p.name == "pod-7"), labels=(("app", "g40"),))
+    compiler.apply(PodEvent(("bench", "pod-7"), moved))
+    delta = compiler.flush()
+    after = replace(snapshot, pods=tuple(moved if p.name == "pod-7" else p for p in snapshot.pods))
+    assert compiler.desired() == compile(after)
+    assert (delta.units_computed, delta.rows_computed) == (2, 2 * 6 + 2 * 3)
+    deny = [
+        r
+        for r in delta.upserts.values()
+        if isinstance(r, PortGroupRow) and isinstance(r.row_id, DenyPortGroupId)
+    ]
+    pod_port = lsp_name(SCALE_NAD, "bench", "pod-7")
+    assert len(deny) == 2
+    assert all(pod_port not in r.ports and r.ports for r in deny)
 
 
 def test_a_pod_update_that_changes_nothing_compile_reads_does_no_work() -> None:
@@ -382,3 +421,47 @@ def test_a_pod_no_policy_reads_recompiles_nothing() -> None:
     loner = Pod("bench", "loner", (("app", "g40"),), "n1", (SCALE_NAD,))
     compiler.apply(PodEvent(("bench", "loner"), loner))
     assert compiler.flush().units_computed == 0
+
+
+def test_a_namespace_relabel_recompiles_only_policies_whose_peers_live_there() -> None:
+    """A peer ``team=red`` namespaces' ``app=g1`` pods: relabelling a namespace without
+    such pods recompiles nothing; one with such a pod recompiles that policy's unit."""
+    peer = Peer(
+        pod_selector=LabelSelector((("app", "g1"),)),
+        namespace_selector=LabelSelector((("team", "red"),)),
+    )
+    policy = Policy(
+        "bench",
+        "from-red",
+        (SCALE_NAD,),
+        LabelSelector((("app", "g0"),)),
+        (Rule((), (peer,)),),
+        (),
+        frozenset({"Ingress"}),
+    )
+    base = scaled_cluster(100, 0)
+    att = Attachment(("10.64.9.9/16",), "0a:58:0a:40:09:09")
+    pods = (
+        Pod("web", "w", (("app", "g1"),), "n1", (SCALE_NAD,), ((SCALE_NAD, att),)),
+        Pod("db", "d", (("app", "g2"),), "n1", (SCALE_NAD,)),
+    )
+    snapshot = replace(
+        base,
+        namespaces=(*base.namespaces, Namespace("web"), Namespace("db")),
+        pods=(*base.pods, *pods),
+        policies=(policy,),
+    )
+    compiler = IncrementalCompiler()
+    compiler.load(snapshot)
+    red = (("team", "red"),)
+    compiler.apply(NamespaceEvent("db", Namespace("db", red)))
+    assert compiler.flush().units_computed == 0
+    compiler.apply(NamespaceEvent("web", Namespace("web", red)))
+    delta = compiler.flush()
+    assert delta.units_computed == 1
+    after = replace(
+        snapshot, namespaces=(*base.namespaces, Namespace("web", red), Namespace("db", red))
+    )
+    assert compiler.desired() == compile(after)
+    sets = [r for r in delta.upserts.values() if isinstance(r, AddressSetRow)]
+    assert [r.addresses for r in sets] == [("10.64.9.9",)]
