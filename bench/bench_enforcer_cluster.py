@@ -286,6 +286,22 @@ def wait_converged(
     raise TimeoutError(f"the enforcer did not converge within {COLD_SYNC_TIMEOUT_S:.0f}s")
 
 
+def wait_idle(enforcer: Enforcer, quiet: float) -> None:
+    """Until the enforcer has not reconciled for ``quiet`` seconds (the echo of its last
+    write, Events still being posted)."""
+    deadline = time.monotonic() + COLD_SYNC_TIMEOUT_S
+    last = enforcer.metrics()[RECONCILES]
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = enforcer.metrics()[RECONCILES]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise TimeoutError("the enforcer never went quiet")
+
+
 def status_noop(
     session: ApiSession, api: ApiWatch, enforcer: Enforcer, pod: BenchPod, n: int, settle: float
 ) -> str:
@@ -514,6 +530,8 @@ class Sampler:
                 [
                     spy,
                     "record",
+                    "--gil",  # the thread holding the GIL: where the enforcer's CPU goes
+                    "--nonblocking",  # never pause the enforcer to sample it
                     "--pid",
                     str(pid),
                     "--rate",
@@ -536,7 +554,7 @@ class Sampler:
         return top_functions(self.out)
 
 
-def top_functions(path: Path, top: int = 14) -> str:
+def top_functions(path: Path, top: int = 24) -> str:
     """Inclusive share of samples per function (each counted once per stack), top ones."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -547,7 +565,7 @@ def top_functions(path: Path, top: int = 14) -> str:
             continue
         n = int(count)
         total += n
-        frames = [_frame(f) for f in stack.split(";") if f]
+        frames = [_frame(f) for f in stack.split(";") if f and "(threading.py" not in f]
         for name in set(frames):
             inclusive[name] += n
         if frames:
@@ -641,6 +659,7 @@ def measure(
     result.events_after_s = applied.at - nb.last_update
     session = ApiSession(plane)
     try:
+        wait_idle(enforcer, max(2.0, 4 * args.debounce))
         result.status_noop = status_noop(
             session, api, enforcer, work.pods[1], 3, max(1.0, 4 * args.debounce)
         )
