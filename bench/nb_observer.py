@@ -52,6 +52,12 @@ class _Row:
         return _pairs(self.columns.get("external_ids")).get(POLICY, "")
 
 
+# The set columns whose members the benchmark reads (and copies for the floor): an update2
+# diff of these toggles elements. Other columns of these tables are scalars, optional
+# scalars or maps.
+_SET_COLUMNS = frozenset({"addresses", "ports", "acls"})
+
+
 def _apply_diff(row: dict[str, Any], diff: dict[str, Any]) -> None:
     """update2 ``modify``: a set column toggles the given elements, a map column adds,
     replaces or (same value) removes pairs, any other column takes the new value."""
@@ -65,9 +71,7 @@ def _apply_diff(row: dict[str, Any], diff: dict[str, Any]) -> None:
                 else:
                     pairs[k] = v
             row[column] = ["map", [[k, v] for k, v in pairs.items()]]
-        elif column in ("addresses", "ports", "acls", "label", "options") or (
-            isinstance(value, list) and value and value[0] == "set"
-        ):
+        elif column in _SET_COLUMNS:
             have = {repr(a): a for a in _atoms(old)} if old is not None else {}
             for a in _atoms(value):
                 if repr(a) in have:
