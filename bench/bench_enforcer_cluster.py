@@ -658,7 +658,7 @@ def measure(
     result.first_reconciles = int(m[RECONCILES])
     result.missing_policies = len({p.key for p in work.policies} - nb.policies_with_groups())
     progress(f"{result.label}: cold sync {result.cold_s:.1f} s; waiting for policy Events")
-    applied = api.wait(0, _nth_applied(api, len(work.policies)), COLD_SYNC_TIMEOUT_S)
+    applied = api.wait(0, _nth_applied(len(work.policies)), COLD_SYNC_TIMEOUT_S)
     result.events_after_s = applied.at - nb.last_update
     session = ApiSession(plane)
     try:
@@ -680,7 +680,7 @@ def measure(
         session.close()
 
 
-def _nth_applied(api: ApiWatch, n: int) -> Callable[[WatchEvent], bool]:
+def _nth_applied(n: int) -> Callable[[WatchEvent], bool]:
     """Matches the event with which the n-th ``Applied`` policy Event arrived."""
     seen = [0]
 
@@ -738,7 +738,7 @@ def report(results: list[ScaleResult], args: argparse.Namespace) -> None:
     row("per policy add", lambda r: r.policy_add.work())
     row("no-op: pod status updates", lambda r: r.status_noop)
     row(
-        f"no-op: the periodic resync (--resync {args.resync:g}): rows, time",
+        f"no-op: periodic resyncs (--resync {args.resync:g}): the first after the events, the next",
         lambda r: r.resync_noop,
     )
     row("peak RSS of the enforcer (VmHWM)", lambda r: f"{r.hwm_mb:.0f} MB")
