@@ -764,7 +764,9 @@ def main() -> int:
     ap.add_argument("--relabels", type=int, default=None)
     ap.add_argument("--adds", type=int, default=None, help="pod adds and policy adds each")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between events")
-    ap.add_argument("--debounce", type=float, default=0.05)
+    ap.add_argument(
+        "--debounce", type=float, default=0.005, help="the enforcer's --debounce (its default)"
+    )
     ap.add_argument("--resync", type=float, default=15.0, help="the enforcer's --resync")
     ap.add_argument("--threads", type=int, default=8, help="API connections for loading")
     ap.add_argument("--profile", action="store_true", help="py-spy during the relabels")

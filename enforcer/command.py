@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from enforcer.events import PolicyEvents, kube_event_sink, log_sink
+from enforcer.events import BackgroundSink, PolicyEvents, kube_event_sink, log_sink
 from enforcer.leader import (
     ElectionSettings,
     LeaseElector,
@@ -39,6 +39,8 @@ from enforcer.sources import Source
 from mnp.validation import ValidationRules, rules_for_version
 
 log = logging.getLogger("mnp.enforcer")
+
+_EVENTS_FLUSH_S = 30.0  # --once: how long to wait for its policy Events to be posted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig",
         metavar="FILE",
         help="default: in-cluster, then $KUBECONFIG or ~/.kube/config",
+    )
+    p.add_argument(
+        "--kube-sync-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up if the first lists (policies, NADs, pods, namespaces) take longer",
     )
     p.add_argument("--once", action="store_true", help="reconcile once and exit")
     p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus metrics")
@@ -199,11 +208,13 @@ def _source(args: argparse.Namespace, metrics: EnforcerMetrics) -> tuple[Source,
             raise SystemExit("mnp enforcer: --source files needs -f FILE_OR_DIR")
         return FilesSource(args.files, rules=_validation_rules(args.kube_version, None)), None
     from enforcer.sources.kube import KubeSource
-    from kubewatch import api_client
+    from kubewatch import WatchSettings, api_client
 
     api = api_client(args.kubeconfig)
     rules = _validation_rules(args.kube_version, api)
-    return KubeSource(api, hooks=metrics.kube_watch, lean=True, rules=rules), api
+    settings = WatchSettings(first_sync_timeout_s=args.kube_sync_timeout)
+    source = KubeSource(api, hooks=metrics.kube_watch, settings=settings, lean=True, rules=rules)
+    return source, api
 
 
 def _leader_elect(args: argparse.Namespace) -> bool:
@@ -269,8 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kubernetes import client
 
         core = client.CoreV1Api(api)
-        events = PolicyEvents(kube_event_sink(core, source.policy_uid))
+        posting = BackgroundSink(kube_event_sink(core, source.policy_uid)).start()
+        events = PolicyEvents(posting)
     else:
+        posting = None
         events = PolicyEvents(log_sink)
     replica = None
     if not args.once:
@@ -305,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             source.stop()
+            if posting is not None and not posting.flush(_EVENTS_FLUSH_S):
+                print("mnp enforcer: some policy Events were not posted in time", file=sys.stderr)
         print(f"mnp enforcer: {result.summary()}")
         return 0
     stop = threading.Event()
@@ -326,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elector.stop(release=True)  # the loop is done: no write can be in flight
         if replica is not None:
             replica.stop()
+        if posting is not None:
+            posting.stop()
         source.stop()
     return 0
 

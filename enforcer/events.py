@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +75,94 @@ class PolicyEvents:
         for gone in set(self.last) - set(current):
             del self.last[gone]
         self._seen = None if failed else result.statuses
+
+
+class BackgroundSink:
+    """An ``EventSink`` that returns at once: Events are posted by one thread of their own,
+    so the reconcile loop never waits on the API server (10,000 policies' first
+    ``Applied`` are 10,000 calls: 81 s at 50,000 pods when they were made in the loop).
+
+    Only the newest Event per policy waits (a policy's older outcome is moot), so the
+    queue holds at most one per policy; posts are spaced to at most ``per_second``, and a
+    post that fails is tried ``attempts`` times, then dropped with a warning (an Event is
+    a report, not state: the next change reports again)."""
+
+    def __init__(self, sink: EventSink, per_second: float = 50.0, attempts: int = 3) -> None:
+        self._sink = sink
+        self._interval = 1.0 / per_second
+        self._attempts = attempts
+        self._pending: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._busy = False  # an Event taken but not yet posted, or queued but not yet taken
+        self._thread = threading.Thread(target=self._run, name="mnp-events", daemon=True)
+        self.posted = 0
+        self.dropped = 0
+
+    def start(self) -> BackgroundSink:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop; what is not posted by then is dropped (shutdown does not wait on it)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            if self._pending:
+                log.info("%d policy Events not posted at shutdown", len(self._pending))
+
+    def __call__(self, namespace: str, name: str, reason: str, message: str, type_: str) -> None:
+        with self._cond:
+            self._pending.pop((namespace, name), None)
+            self._pending[(namespace, name)] = (reason, message, type_)
+            self._busy = True  # until the thread has taken it (``idle`` must not say done)
+            self._cond.notify_all()
+
+    def idle(self) -> bool:
+        """Nothing waiting to be posted, nothing being posted."""
+        with self._cond:
+            return not self._pending and not self._busy
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for everything queued to be posted (``--once`` exits
+        after its one reconcile); whether it was."""
+        deadline = time.monotonic() + timeout
+        while not self.idle():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _next(self) -> tuple[tuple[str, str], tuple[str, str, str]] | None:
+        with self._cond:
+            while not self._pending and not self._stopped:
+                self._busy = False
+                self._cond.wait()
+            if self._stopped:
+                return None
+            key = next(iter(self._pending))
+            self._busy = True
+            return key, self._pending.pop(key)
+
+    def _run(self) -> None:
+        while (item := self._next()) is not None:
+            (namespace, name), (reason, message, type_) = item
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    self._sink(namespace, name, reason, message, type_)
+                    self.posted += 1
+                    break
+                except Exception as e:
+                    if attempt == self._attempts:
+                        self.dropped += 1
+                        log.warning("cannot report %s for %s/%s: %s", reason, namespace, name, e)
+                    else:
+                        time.sleep(self._interval * 2**attempt)
+            time.sleep(self._interval)
+        with self._cond:
+            self._busy = False
 
 
 def log_sink(namespace: str, name: str, reason: str, message: str, type_: str) -> None:

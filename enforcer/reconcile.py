@@ -10,6 +10,7 @@ events as they come, the replica's changes, a full resync now and then.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -456,15 +457,18 @@ class Reconciler:
         did not change: events about them go through ``full``)."""
         reported = self._reported
         assert reported is not None
-        merged = {s.policy: s for s in self._compiled_statuses()}
+        compiled = self._compiled_statuses()
+        if not reported.rejected_statuses:
+            self._statuses = compiled  # the compiler's own sorted tuple, kept between changes
+            return
+        merged = {s.policy: s for s in compiled}
         merged.update(reported.rejected_statuses)
         statuses = tuple(merged[k] for k in sorted(merged))
         if statuses != self._statuses:
             self._statuses = statuses
 
     def _compiled_statuses(self) -> tuple[PolicyStatus, ...]:
-        statuses = self._incremental.statuses
-        return tuple(statuses[k] for k in sorted(statuses))
+        return self._incremental.all_statuses()
 
     def _report(self, result: ReconcileResult, start: float) -> ReconcileResult:
         report(self.observers, result, time.perf_counter() - start)
@@ -585,3 +589,14 @@ def run_loop(
             clock.failed(e)
             continue
         clock.succeeded(full, replanned, result)
+        if full:
+            _freeze_survivors()
+
+
+def _freeze_survivors() -> None:
+    """After a full reconcile, collect once and move what survives (the compiler's state:
+    millions of objects at 50,000 pods) out of the collector's reach, so the full
+    collections that later land on an event scan only what changed since (a full
+    collection of that state costs 100 ms or more, on the event that triggers it)."""
+    gc.collect()
+    gc.freeze()

@@ -20,6 +20,8 @@ class WatchSettings:
       A watch's read timeout is ``watch_timeout_s + request_timeout_s``, so a connection
       that died without a FIN is noticed at the latest then.
     - ``list_page_size``: ``limit`` of each list page (large clusters list in pages).
+    - ``first_sync_timeout_s``: how long a caller waits for the first lists before it
+      gives up with a clear error (50,000 pods list in about 25 s on a busy server).
     """
 
     backoff_initial_s: float = 0.5
@@ -29,6 +31,7 @@ class WatchSettings:
     watch_timeout_s: int = 300
     request_timeout_s: float = 10.0
     list_page_size: int = 500
+    first_sync_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
@@ -37,6 +40,8 @@ class WatchSettings:
             raise ValueError("need backoff_factor >= 1 and 0 <= backoff_jitter < 1")
         if self.watch_timeout_s < 1 or self.request_timeout_s <= 0 or self.list_page_size < 1:
             raise ValueError("timeouts and list_page_size must be positive")
+        if self.first_sync_timeout_s <= 0:
+            raise ValueError("first_sync_timeout_s must be positive")
 
     @property
     def watch_read_timeout_s(self) -> float:

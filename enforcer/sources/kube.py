@@ -40,8 +40,6 @@ from mnp.validation import DEFAULT_RULES, ValidationRules
 
 log = logging.getLogger("mnp.enforcer.kube")
 
-_SYNC_TIMEOUT_S = 60.0
-
 
 def pod_essentials(obj: dict[str, Any]) -> dict[str, Any]:
     """What a pod means to policy: identity, labels, annotations (network selection and
@@ -104,6 +102,7 @@ class KubeSource:
     ) -> None:
         self.api = api
         self.lean = lean
+        self.settings = settings or WatchSettings()
         self.rules = rules  # the cluster's release: admitted exactly as its webhook admits
         self.changed = threading.Event()
         self.events = EventQueue()
@@ -126,7 +125,7 @@ class KubeSource:
             (core_resource(api, "Namespace"), ns_transform, self._on_namespace),
         ]
         self.watchers: dict[str, Watcher[Any]] = {
-            resource.kind: Watcher(resource, transform, _handlers(on, self), settings, hooks)
+            resource.kind: Watcher(resource, transform, _handlers(on, self), self.settings, hooks)
             for resource, transform, on in watched
         }
 
@@ -176,13 +175,14 @@ class KubeSource:
         """Start the watches and wait for every first list (a clear error if one never ends)."""
         for watcher in self.watchers.values():
             watcher.start()
-        deadline = time.monotonic() + _SYNC_TIMEOUT_S
+        limit = self.settings.first_sync_timeout_s
+        deadline = time.monotonic() + limit
         for kind, watcher in self.watchers.items():
             if not watcher.synced.wait(max(0.0, deadline - time.monotonic())):
                 self.stop()
                 raise RuntimeError(
                     f"the {kind} watch did not finish its first list in"
-                    f" {_SYNC_TIMEOUT_S:.0f}s; check the API server address, that the"
+                    f" {limit:.0f}s; check the API server address, that the"
                     " MultiNetworkPolicy and NetworkAttachmentDefinition CRDs are installed,"
                     " and RBAC (list/watch on pods, namespaces, multi-networkpolicies and"
                     " network-attachment-definitions)"
