@@ -9,11 +9,11 @@ messages), with, when its podSelector is valid, an isolation-only model in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnp.admission import ValidationRules, admit_policy
+from mnp.admission import NadLookup, ValidationRules, Verdict, admit_policy
 from mnp.decode import PolicyTypes, Spec, decode_policy
 from mnp.field_errors import rendered
 from mnp.model import (
@@ -98,11 +98,18 @@ def isolation_model(obj: Mapping[str, Any], networks: Mapping[NadKey, Network]) 
     )
 
 
+# How a policy object is admitted: ``admit_policy``, or a caller's memo of it.
+Admit = Callable[[dict[str, Any], NadLookup, ValidationRules], tuple[Verdict, Policy | None]]
+
+
 def build_snapshot(
-    objects: Iterable[Mapping[str, Any]], rules: ValidationRules = DEFAULT_RULES
+    objects: Iterable[Mapping[str, Any]],
+    rules: ValidationRules = DEFAULT_RULES,
+    admit: Admit = admit_policy,
 ) -> SnapshotBuild:
     """Namespaces, pods, networks and admitted policies, sorted by key; problems reported.
-    Policies are admitted by the ``rules`` of the cluster's release (its webhook's)."""
+    Policies are admitted by the ``rules`` of the cluster's release (its webhook's), through
+    ``admit`` (a source that admitted each policy as its watch event came passes its memo)."""
     problems: list[str] = []
     objs = [o for o in objects if isinstance(o, Mapping)]
 
@@ -147,7 +154,7 @@ def build_snapshot(
             continue
         ns, name = _key(obj)
         try:
-            verdict, policy = admit_policy(dict(obj), lookup, rules)
+            verdict, policy = admit(dict(obj), lookup, rules)
         except ValueError as e:  # admitted but not modelable: report, never crash
             rejected.append((f"{ns}/{name}", (str(e),)))
         else:
