@@ -575,6 +575,7 @@ def run_loop(
     creates the port, and no event tells us when the port appears) are looked for again
     after ``retry / 4`` seconds, doubling up to ``max_retry``, until they are all there."""
     clock = _LoopClock(settings)
+    frozen = False
     while not stop.is_set():
         now = time.monotonic()
         if not source.changed.is_set() and now < clock.due():
@@ -589,14 +590,16 @@ def run_loop(
             clock.failed(e)
             continue
         clock.succeeded(full, replanned, result)
-        if full:
+        if full and not frozen:
             _freeze_survivors()
+            frozen = True
 
 
 def _freeze_survivors() -> None:
-    """After a full reconcile, collect once and move what survives (the compiler's state:
-    millions of objects at 50,000 pods) out of the collector's reach, so the full
+    """After the first full reconcile, collect once and move what survives (the compiler's
+    state: millions of objects at 50,000 pods) out of the collector's reach, so the full
     collections that later land on an event scan only what changed since (a full
-    collection of that state costs 100 ms or more, on the event that triggers it)."""
+    collection of that state costs 100 ms or more, on the event that triggers it). Once:
+    a collection at every resync would cost as much, on the loop."""
     gc.collect()
     gc.freeze()
