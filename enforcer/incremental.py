@@ -194,13 +194,22 @@ class LiveNetworkPods:
             return []
         if selector is None:
             return list(pods.values())
-        if not selector.match_labels:
+        names = self._candidates(ns, selector)
+        if names is None:
             return [p for p in pods.values() if matches(selector, p.labels)]
-        index = self._by_label[ns]
-        names = min((index.get(pair, set()) for pair in selector.match_labels), key=len)
         if len(selector.match_labels) == 1 and not selector.match_expressions:
             return [pods[n] for n in names]  # every pod carrying the one pair matches
         return [p for n in names if matches(selector, (p := pods[n]).labels)]
+
+    def _candidates(self, ns: str, selector: LabelSelector) -> set[str] | None:
+        """The pods of ``ns`` that may match, from the label index: those with the rarest
+        required pair, or with one of an ``In`` requirement's values; None: every pod."""
+        index = self._by_label[ns]
+        sets = [index.get(pair, set()) for pair in selector.match_labels]
+        for req in selector.match_expressions:
+            if req.operator == "In":
+                sets.append(set().union(*(index.get((req.key, v), set()) for v in req.values)))
+        return min(sets, key=len) if sets else None
 
     def namespaces(self, selector: LabelSelector) -> list[str]:
         return [ns for ns in sorted(self.by_ns) if matches(selector, self.ns_labels.get(ns, {}))]
