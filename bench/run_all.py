@@ -64,6 +64,12 @@ BENCHES = [
     ),
     Bench(
         "enforcer",
+        "Enforcer: the incremental compiler alone, per event, at 5k/20k/50k pods",
+        ["bench/bench_incremental_compile.py"],
+        ["bench/bench_incremental_compile.py", "--scales", "5000", "--events", "50"],
+    ),
+    Bench(
+        "enforcer",
         "Enforcer end to end: the real process, kube-apiserver and NB",
         ["bench/bench_enforcer_cluster.py", "--scales", "5k,20k,50k"],
         ["bench/bench_enforcer_cluster.py", "--short"],
