@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -256,35 +257,38 @@ def _elector(
     return LeaseElector(api, candidate_identity(), settings, on_change)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    metrics = EnforcerMetrics()
-    try:
-        target = _target(args)
-        source, api = _source(args, metrics)
-        elector = _elector(args, api, metrics, source.changed)
-    except SystemExit as e:
-        print(e, file=sys.stderr)
-        return 2
-    except RulesError as e:
-        print(f"mnp enforcer: --kube-version: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
-        return 2
-    if api is not None:
-        from kubernetes import client
+@dataclass
+class _Enforcer:
+    """The parts of one running enforcer, built by ``main`` and stopped in reverse."""
 
-        core = client.CoreV1Api(api)
-        posting = BackgroundSink(kube_event_sink(core, source.policy_uid)).start()
-        events = PolicyEvents(posting)
-    else:
-        posting = None
-        events = PolicyEvents(log_sink)
+    args: argparse.Namespace
+    metrics: EnforcerMetrics
+    source: Source
+    reconciler: Reconciler
+    replica: NbReplica | None
+    elector: LeaseElector | None
+    posting: BackgroundSink | None
+
+
+def _policy_events(
+    api: object | None, source: Source
+) -> tuple[PolicyEvents, BackgroundSink | None]:
+    """Events on the policies (posted off the loop), or log lines without an API server."""
+    if api is None:
+        return PolicyEvents(log_sink), None
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    posting = BackgroundSink(kube_event_sink(core, source.policy_uid)).start()
+    return PolicyEvents(posting), posting
+
+
+def _assemble(args: argparse.Namespace, metrics: EnforcerMetrics) -> _Enforcer:
+    """Source, elector, NB replica and reconciler (SystemExit / RulesError: bad flags)."""
+    target = _target(args)
+    source, api = _source(args, metrics)
+    elector = _elector(args, api, metrics, source.changed)
+    events, posting = _policy_events(api, source)
     replica = None
     if not args.once:
         # A monitor-fed copy of the NB: reconciles read nothing from the server, and a
@@ -302,26 +306,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         reconciler = Reconciler(target, [metrics.observe, events.observe], replica)
+    return _Enforcer(args, metrics, source, reconciler, replica, elector, posting)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    metrics = EnforcerMetrics()
+    try:
+        enforcer = _assemble(args, metrics)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    except RulesError as e:
+        print(f"mnp enforcer: --kube-version: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        print(f"mnp enforcer: cannot set up the source: {e}", file=sys.stderr)
+        return 2
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     try:
-        source.start()
+        enforcer.source.start()
     except Exception as e:
         print(f"mnp enforcer: {e}", file=sys.stderr)
         return 1
-    if args.once:
-        try:
-            result = reconciler(source.snapshot())
-        except Exception as e:
-            metrics.failures.inc()
-            print(f"mnp enforcer: reconcile failed: {e}", file=sys.stderr)
-            return 1
-        finally:
-            source.stop()
-            if posting is not None and not posting.flush(_EVENTS_FLUSH_S):
-                print("mnp enforcer: some policy Events were not posted in time", file=sys.stderr)
-        print(f"mnp enforcer: {result.summary()}")
-        return 0
+    return _run_once(enforcer) if args.once else _run(enforcer)
+
+
+def _run_once(enforcer: _Enforcer) -> int:
+    try:
+        result = enforcer.reconciler(enforcer.source.snapshot())
+    except Exception as e:
+        enforcer.metrics.failures.inc()
+        print(f"mnp enforcer: reconcile failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        enforcer.source.stop()
+        posting = enforcer.posting
+        if posting is not None and not posting.flush(_EVENTS_FLUSH_S):
+            print("mnp enforcer: some policy Events were not posted in time", file=sys.stderr)
+    print(f"mnp enforcer: {result.summary()}")
+    return 0
+
+
+def _run(enforcer: _Enforcer) -> int:
+    """The loop until SIGTERM or SIGINT; then everything stops, in reverse, exit 0."""
+    args, source = enforcer.args, enforcer.source
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -330,19 +364,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if replica is not None:
-        replica.start()
-    if elector is not None:
-        elector.start()  # after the source's first sync: a replica campaigns once it is warm
+    if enforcer.replica is not None:
+        enforcer.replica.start()
+    if enforcer.elector is not None:
+        enforcer.elector.start()  # after the source's first sync: it campaigns once warm
     try:
-        run_loop(source, reconciler, stop, LoopSettings(args.debounce, args.resync, args.retry))
+        settings = LoopSettings(args.debounce, args.resync, args.retry)
+        run_loop(source, enforcer.reconciler, stop, settings)
     finally:
-        if elector is not None:
-            elector.stop(release=True)  # the loop is done: no write can be in flight
-        if replica is not None:
-            replica.stop()
-        if posting is not None:
-            posting.stop()
+        if enforcer.elector is not None:
+            enforcer.elector.stop(release=True)  # the loop is done: no write is in flight
+        if enforcer.replica is not None:
+            enforcer.replica.stop()
+        if enforcer.posting is not None:
+            enforcer.posting.stop()
         source.stop()
     return 0
 
