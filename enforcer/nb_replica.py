@@ -463,6 +463,11 @@ class NbReplica:
             state, versions = self._tables.keyed(scope, desired)
             return desired, ReplicaView(state, versions, self._generation)
 
+    def owned_keys(self) -> frozenset[str]:
+        """The key of every owned row held (a resync's sweep visits the strays too)."""
+        with self._cond:
+            return frozenset(key for index in self._tables.by_key.values() for key in index)
+
     def _wait_synced(self, timeout: float | None) -> None:
         """(Holding ``_cond``.) Wait for a current copy, or raise ReplicaNotSyncedError."""
         if not self._cond.wait_for(

@@ -253,6 +253,7 @@ class Reconciler:
         fail_safe: FailSafe | None = None,
         may_write: Callable[[], bool] | None = None,
         on_withheld: Callable[[], None] | None = None,
+        sweep_chunk: int = 500,
     ) -> None:
         self.target = target
         self.observers = list(observers or [])
@@ -267,6 +268,8 @@ class Reconciler:
         self._statuses: tuple[PolicyStatus, ...] = ()
         self._stale = True  # rows may differ from the compile beyond the next delta
         self._waiting: dict[str, set[str]] = {}  # missing switch port -> port-group keys
+        self.sweep_chunk = sweep_chunk
+        self._sweep: list[str] = []  # a resync's keys still to plan, the next one last
         self._clean: tuple[DesiredState, frozenset[str], int, ReconcileResult] | None = None
         # The last compile's delta and its time (rows computed per event: metrics, bench).
         self.last_delta = Delta()
@@ -288,9 +291,10 @@ class Reconciler:
             )
         else:
             self._compiled(lambda: self._incremental.load(guarded.snapshot))
+            if guarded.keep != self._keep or self._reported is None:
+                self._stale = True  # the first, or other rows to hold: all in one plan
             self._keep = guarded.keep
-            self._stale = True  # the repair path: every row is planned
-            result = self._write(frozenset())
+            result = self._resync()
             # Compile's statuses, whether or not this replica may write (a standby's are
             # current when it takes over).
             result.statuses = self._compiled_statuses()
@@ -350,6 +354,48 @@ class Reconciler:
         result.statuses = self._statuses
         return self._report(result, start)
 
+    @property
+    def sweeping(self) -> bool:
+        """A resync's sweep has keys left to plan (the loop gives it the rounds without
+        events)."""
+        return bool(self._sweep)
+
+    def sweep_step(self) -> ReconcileResult | None:
+        """Plan and write the next ``sweep_chunk`` keys of the sweep."""
+        if not self._sweep:
+            return None
+        start = time.perf_counter()
+        result = self._sweep_chunk()
+        result.statuses = self._statuses
+        return self._report(result, start)
+
+    def _resync(self) -> ReconcileResult:
+        """Every row against the replica: in one plan when stale (the first reconcile, a
+        failed or withheld write: the NB may be far from the compile), when the fail-safe
+        holds some policy's rows, or when nothing changed since a plan that wrote nothing;
+        else as a sweep of ``sweep_chunk`` keys at
+        a time, the first chunk now, so that the events arriving meanwhile wait for one
+        chunk, not for the whole cluster (1.4-1.9 s at 50,000 pods)."""
+        replica = self.replica
+        assert replica is not None
+        desired = self._incremental.desired()
+        # Rows held for the fail-safe are told apart by a plan of every row (``held``).
+        if self._stale or self._keep or self._clean_for(replica, desired):
+            self._sweep.clear()
+            self._stale = True
+            return self._write(frozenset())
+        keys = {r.key for rows in (desired.port_groups, desired.address_sets) for r in rows}
+        keys |= {r.key for r in desired.acls}
+        self._sweep = sorted(keys | replica.owned_keys(), reverse=True)
+        return self._sweep_chunk()
+
+    def _sweep_chunk(self) -> ReconcileResult:
+        chunk = [self._sweep.pop() for _ in range(min(self.sweep_chunk, len(self._sweep)))]
+        result = self._write(frozenset(chunk))
+        if self._stale:
+            self._sweep.clear()  # the write failed or was withheld: all rows are planned next
+        return result
+
     def _compile_events(self, events: Sequence[Event]) -> Delta:
         for event in events:
             if isinstance(event, PolicyEvent):
@@ -391,18 +437,24 @@ class Reconciler:
 
         return self._gated(plan_keys)
 
-    def _plan_all(self, replica: NbReplica) -> ReconcileResult:
-        desired = self._incremental.desired()
+    def _clean_for(self, replica: NbReplica, desired: DesiredState) -> bool:
+        """Whether a plan of every row wrote nothing, and neither the compile nor the
+        replica changed since: then the answer is known without planning."""
         clean = self._clean
-        replica.take_appeared_ports()  # every row is planned: so are theirs
-        self._waiting.clear()
-        if (
+        return (
             clean is not None
             and clean[1] == self._keep
             and clean[2] == replica.generation
             and replica.synced
             and clean[0] == desired
-        ):
+        )
+
+    def _plan_all(self, replica: NbReplica) -> ReconcileResult:
+        desired = self._incremental.desired()
+        clean = self._clean
+        replica.take_appeared_ports()  # every row is planned: so are theirs
+        self._waiting.clear()
+        if clean is not None and self._clean_for(replica, desired):
             result = replace(clean[3], counts=Counter())
         else:
             result, generation = _plan_and_write(replica, desired, self.before_write, self._keep)
@@ -553,6 +605,8 @@ def _round(
         return True, False, reconciler.full(source.snapshot())
     if events:
         return False, False, reconciler.apply(events)
+    if reconciler.sweeping:
+        return False, False, reconciler.sweep_step()
     missing_ports = clock.next_replan is not None and now >= clock.next_replan
     if missing_ports:
         clock.next_replan = None
@@ -578,7 +632,7 @@ def run_loop(
     frozen = False
     while not stop.is_set():
         now = time.monotonic()
-        if not source.changed.is_set() and now < clock.due():
+        if not source.changed.is_set() and now < clock.due() and not reconciler.sweeping:
             source.changed.wait(timeout=clock.due() - now)
             if stop.is_set():
                 return
