@@ -373,9 +373,9 @@ class Reconciler:
         """Every row against the replica: in one plan when stale (the first reconcile, a
         failed or withheld write: the NB may be far from the compile), when the fail-safe
         holds some policy's rows, or when nothing changed since a plan that wrote nothing;
-        else as a sweep of ``sweep_chunk`` keys at
-        a time, the first chunk now, so that the events arriving meanwhile wait for one
-        chunk, not for the whole cluster (1.4-1.9 s at 50,000 pods)."""
+        else as a sweep of ``sweep_chunk`` keys at a time, the first chunk now, so that the
+        events arriving meanwhile wait for one chunk, not for the whole cluster (1.4-1.9 s
+        at 50,000 pods)."""
         replica = self.replica
         assert replica is not None
         desired = self._incremental.desired()
@@ -383,7 +383,7 @@ class Reconciler:
         if self._stale or self._keep or self._clean_for(replica, desired):
             self._sweep.clear()
             self._stale = True
-            return self._write(frozenset())
+            return self._write(frozenset(), desired)
         keys = {r.key for rows in (desired.port_groups, desired.address_sets) for r in rows}
         keys |= {r.key for r in desired.acls}
         self._sweep = sorted(keys | replica.owned_keys(), reverse=True)
@@ -411,8 +411,11 @@ class Reconciler:
 
     # -- planning and writing -------------------------------------------------------------
 
-    def _write(self, keys: frozenset[str]) -> ReconcileResult:
-        """Plan ``keys`` (every row when stale) against the replica and write them."""
+    def _write(
+        self, keys: frozenset[str], desired_all: DesiredState | None = None
+    ) -> ReconcileResult:
+        """Plan ``keys`` (every row when stale, from ``desired_all`` when the caller has
+        built it already) against the replica and write them."""
         replica = self.replica
         assert replica is not None
         if self.may_write is not None and not self.may_write():
@@ -420,7 +423,7 @@ class Reconciler:
             self._clean = None
             return self._withheld()
         if self._stale:
-            return self._gated(lambda: self._plan_all(replica))
+            return self._gated(lambda: self._plan_all(replica, desired_all))
         keys |= self._waiting_for(replica.take_appeared_ports())
         if not keys:
             return ReconcileResult()
@@ -449,8 +452,9 @@ class Reconciler:
             and clean[0] == desired
         )
 
-    def _plan_all(self, replica: NbReplica) -> ReconcileResult:
-        desired = self._incremental.desired()
+    def _plan_all(self, replica: NbReplica, desired: DesiredState | None) -> ReconcileResult:
+        if desired is None:
+            desired = self._incremental.desired()
         clean = self._clean
         replica.take_appeared_ports()  # every row is planned: so are theirs
         self._waiting.clear()
